@@ -1,0 +1,58 @@
+"""The answer schema, shared by `qa ask --json` and the HTTP API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a passage comes from; `char_start/char_end` index the document's clean text."""
+
+    doc_id: str
+    title: str | None
+    source: str | None
+    date: str | None
+    url: str | None
+    section: str | None
+    paragraph: int
+    char_start: int
+    char_end: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One ranked passage; `highlight` is the answering sentence's span inside `text`."""
+
+    rank: int
+    score: float
+    text: str
+    highlight: tuple[int, int]
+    citation: Citation
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A question and its ranked passages."""
+
+    question: str
+    took_ms: float
+    passages: list[Passage]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: the schema documented in the README and the OpenAPI document."""
+        return {
+            "question": self.question,
+            "took_ms": round(self.took_ms, 2),
+            "passages": [
+                {
+                    "rank": p.rank,
+                    "score": round(p.score, 6),
+                    "text": p.text,
+                    "highlight": {"start": p.highlight[0], "end": p.highlight[1]},
+                    "citation": asdict(p.citation),
+                }
+                for p in self.passages
+            ],
+        }

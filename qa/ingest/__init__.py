@@ -1,0 +1,1 @@
+"""Corpus files -> Document -> Chunk. Pure functions; no model is loaded here."""
