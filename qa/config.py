@@ -107,7 +107,8 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        choices = ", ".join(sorted(known))
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {choices})")
     values = {}
     for name, value in raw.items():
         values[name] = _convert(hints[name], value, f"{where}: {name}")

@@ -44,8 +44,8 @@ def test_replacing_a_document_gives_new_ids_and_never_reuses_old_ones(tmp_path):
     settings = ChunkingConfig(max_chars=50, min_chars=0)
     old = make_document("a", "第一段。", "第二段。")
     old_ids = store.add_document(old, chunk_document(old, settings))
-    other_ids = store.add_document(
-        make_document("b", "别的文章。"), chunk_document(make_document("b", "别的文章。"), settings))
+    other = make_document("b", "别的文章。")
+    other_ids = store.add_document(other, chunk_document(other, settings))
     new = make_document("a", "改过的第一段。")
     new_ids = store.add_document(new, chunk_document(new, settings))
 
