@@ -30,6 +30,8 @@ class Passage:
     text: str
     highlight: tuple[int, int]
     citation: Citation
+    vector_score: float
+    keyword_score: float
 
 
 @dataclass(frozen=True)
@@ -39,18 +41,26 @@ class Answer:
     question: str
     took_ms: float
     passages: list[Passage]
+    mode: str = "hybrid"
+    confident: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the schema documented in the README and the OpenAPI document."""
         return {
             "question": self.question,
             "took_ms": round(self.took_ms, 2),
+            "mode": self.mode,
+            "confident": self.confident,
             "passages": [
                 {
                     "rank": p.rank,
                     "score": round(p.score, 6),
                     "text": p.text,
                     "highlight": {"start": p.highlight[0], "end": p.highlight[1]},
+                    "scores": {
+                        "vector": round(p.vector_score, 6),
+                        "keyword": round(p.keyword_score, 6),
+                    },
                     "citation": asdict(p.citation),
                 }
                 for p in self.passages

@@ -112,6 +112,10 @@ def index_command(corpus_dir: Path | None, index_dir: Path | None, config_path: 
 @main.command("ask")
 @click.argument("question", required=False)
 @click.option("-k", "--top-k", type=int, default=None, help="How many passages (default 5).")
+@click.option(
+    "--mode", type=click.Choice(["hybrid", "vector", "keyword"]), default=None,
+    help="How to search (default from config: hybrid).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option(
     "--file",
@@ -123,6 +127,7 @@ def index_command(corpus_dir: Path | None, index_dir: Path | None, config_path: 
 def ask_command(
     question: str | None,
     top_k: int | None,
+    mode: str | None,
     as_json: bool,
     question_file: TextIO | None,
     config_path: Path | None,
@@ -135,13 +140,13 @@ def ask_command(
         if question is not None:
             retriever = _open_retriever(config)
             retriever.validate_question(question)
-            answer = retriever.ask(question, top_k)
+            answer = retriever.ask(question, top_k, mode)
             click.echo(_format_json(answer) if as_json else format_answer(answer))
             return
         retriever = _open_retriever(config)
         for line in _questions(question_file):
             try:
-                answer = retriever.ask(line, top_k)
+                answer = retriever.ask(line, top_k, mode)
             except QAError as exc:
                 # One bad line must not lose the answers to the others.
                 if not as_json:
@@ -196,6 +201,35 @@ def format_answer(answer: Answer) -> str:
         if c.url:
             lines.append("    " + click.style(c.url, dim=True))
     return "\n".join(lines)
+
+
+@main.command("serve")
+@click.option("--host", default=None, help="Address to listen on (default: server.host).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=None,
+    help="Port to listen on (default: server.port; 0 picks a free one).",
+)
+@config_option
+def serve_command(host: str | None, port: int | None, config_path: Path | None) -> None:
+    """Serve the chat page and the JSON API until Ctrl-C or SIGTERM."""
+    from qa.web import create_app
+    from qa.web.server import make_server, serve
+
+    config = read_config(config_path)
+    # The request log (method, path, status, ms) is the point of a server's output.
+    logging.getLogger("qa.web").setLevel(logging.INFO)
+    try:
+        app = create_app(config, retriever=_open_retriever(config))
+    except QAError as exc:
+        raise click.ClickException(str(exc)) from None
+    host = host or config.server.host
+    port = config.server.port if port is None else port
+    try:
+        server = make_server(app, host, port, config.server.threads)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                                   ) from None
+    serve(server, announce=lambda url: click.echo(f"serving on {url} (Ctrl-C to stop)"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,10 +36,22 @@ class ChunkingConfig:
 
 
 @dataclass(frozen=True)
+class KeywordsConfig:
+    user_words: tuple[str, ...] = ("产融协同", "五粮液", "陶溪川")
+
+
+MODES = ("hybrid", "vector", "keyword")
+
+
+@dataclass(frozen=True)
 class RetrievalConfig:
     top_k: int = 5
     max_top_k: int = 50
     max_question_chars: int = 1000
+    mode: str = "hybrid"
+    candidates: int = 50
+    vector_weight: float = 0.5
+    confidence_threshold: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ class Config:
     index_dir: Path = Path("embeddings/index")
     model: ModelConfig = field(default_factory=ModelConfig)
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    keywords: KeywordsConfig = field(default_factory=KeywordsConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
 
@@ -132,10 +145,18 @@ def _convert(kind: Any, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected text, got {value!r}")
         return value
+    if kind == tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of text, got {value!r}")
+        return tuple(value)
     return value
 
 
@@ -143,7 +164,7 @@ def _check_ranges(instance: Any, where: str) -> None:
     positive = {
         ModelConfig: ("batch_size",),
         ChunkingConfig: ("max_chars",),
-        RetrievalConfig: ("top_k", "max_top_k", "max_question_chars"),
+        RetrievalConfig: ("top_k", "max_top_k", "max_question_chars", "candidates"),
         ServerConfig: ("port", "threads", "max_body_bytes"),
     }.get(type(instance), ())
     for name in positive:
@@ -152,7 +173,12 @@ def _check_ranges(instance: Any, where: str) -> None:
     if isinstance(instance, ChunkingConfig):
         if instance.min_chars < 0 or instance.min_chars > instance.max_chars:
             raise ConfigError(f"{where}: min_chars must be between 0 and max_chars")
-    if isinstance(instance, RetrievalConfig) and instance.top_k > instance.max_top_k:
-        raise ConfigError(f"{where}: top_k must not exceed max_top_k")
+    if isinstance(instance, RetrievalConfig):
+        if instance.top_k > instance.max_top_k:
+            raise ConfigError(f"{where}: top_k must not exceed max_top_k")
+        if instance.mode not in MODES:
+            raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}")
+        if not 0.0 <= instance.vector_weight <= 1.0:
+            raise ConfigError(f"{where}: vector_weight must be between 0 and 1")
     if isinstance(instance, ServerConfig) and instance.port > 65535:
         raise ConfigError(f"{where}: port must be at most 65535")

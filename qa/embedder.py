@@ -51,7 +51,7 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(location, device="cpu")
-        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        self.dimension = int(self._model.get_embedding_dimension())
 
     @staticmethod
     def _locate(config: ModelConfig, status: Callable[[str], None] | None) -> str:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from qa.answer import Answer, Citation, Passage
-from qa.config import Config
+from qa.config import MODES, Config
 from qa.embedder import Embedder
 from qa.errors import IndexMismatchError, InvalidQuestionError
+from qa.fusion import Candidate, blend, single
 from qa.highlight import best_span, overlap_scores, passage_sentences
 from qa.index.saved_index import OpenIndex, check_manifest
 from qa.index.store import StoredChunk
@@ -21,6 +23,15 @@ logger = logging.getLogger(__name__)
 # appears in the passage (an English question, say), and only for the first few
 # passages: it costs a model call.
 SEMANTIC_HIGHLIGHT_PASSAGES = 5
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question prepared for both searches."""
+
+    text: str
+    vector: np.ndarray
+    tokens: list[str]
 
 
 class Retriever:
@@ -58,33 +69,96 @@ class Retriever:
             raise InvalidQuestionError(f"top_k must be an integer from 1 to {limit}")
         return top_k
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
+    def validate_mode(self, mode: object) -> str:
+        """The search mode; raises InvalidQuestionError for an unknown one."""
+        if mode not in MODES:
+            raise InvalidQuestionError(f"mode must be one of {', '.join(MODES)}")
+        return str(mode)
+
+    def prepare(self, question: str) -> Query:
+        """Embed and tokenise a (validated) question."""
+        vector = self.embedder.embed_queries([question])[0]
+        return Query(question, vector, self.index.tokenizer.tokens(question))
+
+    def rank(self, query: Query, mode: str, limit: int) -> list[Candidate]:
+        """The best `limit` chunks for a prepared question, with both components' scores."""
+        depth = max(self.config.retrieval.candidates, limit)
+        vector: dict[int, float] = {}
+        keyword: dict[int, float] = {}
+        if mode in ("hybrid", "vector"):
+            vector = dict(self.index.vectors.search(query.vector, depth))
+        if mode in ("hybrid", "keyword"):
+            keyword = dict(self.index.keywords.search(query.tokens, depth))
+        if mode == "hybrid":
+            self._complete(query, vector, keyword)
+            ranked = blend(vector, keyword, self.config.retrieval.vector_weight)
+        else:
+            ranked = single(vector, keyword, by=mode)
+        top = ranked[:limit]
+        if mode != "hybrid":
+            # Show the other component's score too, for the few we return.
+            ids = [c.chunk_id for c in top]
+            other_vector = dict(vector)
+            other_keyword = dict(keyword)
+            self._complete(query, other_vector, other_keyword, only=ids)
+            top = [
+                Candidate(c.chunk_id, other_vector[c.chunk_id], other_keyword[c.chunk_id],
+                          c.score)
+                for c in top
+            ]
+        return top
+
+    def _complete(
+        self,
+        query: Query,
+        vector: dict[int, float],
+        keyword: dict[int, float],
+        only: list[int] | None = None,
+    ) -> None:
+        """Fill in each candidate's missing score, so every candidate has both."""
+        ids = only if only is not None else sorted(set(vector) | set(keyword))
+        missing_vector = [i for i in ids if i not in vector]
+        if missing_vector:
+            scores = self.index.vectors.vectors(missing_vector) @ query.vector
+            vector.update(zip(missing_vector, map(float, scores), strict=True))
+        missing_keyword = [i for i in ids if i not in keyword]
+        if missing_keyword:
+            found = dict(self.index.keywords.search(
+                query.tokens, len(missing_keyword), among=missing_keyword))
+            keyword.update({i: found.get(i, 0.0) for i in missing_keyword})
+
+    def ask(self, question: str, top_k: int | None = None, mode: str | None = None) -> Answer:
         """The best passages for a question, best first."""
         started = time.perf_counter()
         question = self.validate_question(question)
         top_k = self.validate_top_k(self.config.retrieval.top_k if top_k is None else top_k)
-        query = self.embedder.embed_queries([question])[0]
-        hits = self.index.vectors.search(query, top_k)
-        chunks = self.index.store.chunks([chunk_id for chunk_id, _ in hits])
-        ranked = [(chunks[i], score) for i, score in hits if i in chunks]
-        highlights = self._highlights(question, query, [chunk for chunk, _ in ranked])
+        mode = self.validate_mode(mode or self.config.retrieval.mode)
+        query = self.prepare(question)
+        ranked = self.rank(query, mode, top_k)
+        chunks = self.index.store.chunks([c.chunk_id for c in ranked])
+        found = [(chunks[c.chunk_id], c) for c in ranked if c.chunk_id in chunks]
+        highlights = self._highlights(query, [chunk for chunk, _ in found])
         passages = [
-            Passage(rank, score, chunk.text, highlight, _citation(chunk))
-            for rank, ((chunk, score), highlight) in enumerate(
-                zip(ranked, highlights, strict=True), start=1
+            Passage(rank, c.score, chunk.text, highlight, _citation(chunk), c.vector, c.keyword)
+            for rank, ((chunk, c), highlight) in enumerate(
+                zip(found, highlights, strict=True), start=1
             )
         ]
         took_ms = (time.perf_counter() - started) * 1000
-        return Answer(question, took_ms, passages)
+        return Answer(question, took_ms, passages, mode, self.is_confident(query, found))
 
-    def _highlights(
-        self, question: str, query: np.ndarray, chunks: list[StoredChunk]
-    ) -> list[tuple[int, int]]:
+    def is_confident(self, query: Query, found: list[tuple[StoredChunk, Candidate]]) -> bool:
+        """Whether the best passage looks like an answer rather than the least bad match."""
+        if not found:
+            return False
+        return found[0][1].vector >= self.config.retrieval.confidence_threshold
+
+    def _highlights(self, query: Query, chunks: list[StoredChunk]) -> list[tuple[int, int]]:
         spans_per_chunk = [passage_sentences(chunk.text) for chunk in chunks]
         results: list[tuple[int, int]] = []
         needs_model: list[int] = []
         for position, (chunk, spans) in enumerate(zip(chunks, spans_per_chunk, strict=True)):
-            scores = overlap_scores(question, [chunk.text[s:e] for s, e in spans])
+            scores = overlap_scores(query.text, [chunk.text[s:e] for s, e in spans])
             results.append(best_span(spans, scores))
             if max(scores) == 0 and len(spans) > 1 and position < SEMANTIC_HIGHLIGHT_PASSAGES:
                 needs_model.append(position)
@@ -92,7 +166,7 @@ class Retriever:
             sentences = [
                 chunks[p].text[s:e] for p in needs_model for s, e in spans_per_chunk[p]
             ]
-            similarities = self.embedder.embed_passages(sentences) @ query
+            similarities = self.embedder.embed_passages(sentences) @ query.vector
             cursor = 0
             for position in needs_model:
                 count = len(spans_per_chunk[position])

@@ -25,13 +25,15 @@ def main() -> int:
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--json", dest="json_out", type=Path)
     parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default=None)
     args = parser.parse_args()
 
     cases = [json.loads(line) for line in args.questions.read_text("utf-8").splitlines() if line]
     qa = Path(sys.executable).with_name("qa")
     started = time.perf_counter()
     result = subprocess.run(
-        [str(qa), "ask", "--json", "--file", "-", "-k", "5", "--config", args.config],
+        [str(qa), "ask", "--json", "--file", "-", "-k", "5", "--config", args.config]
+        + (["--mode", args.mode] if args.mode else []),
         input="\n".join(c["question"] for c in cases) + "\n",
         capture_output=True, text=True, check=True, timeout=1800,
     )
@@ -53,7 +55,7 @@ def main() -> int:
             tally[group][2] += rank is not None
         if rank != 1:
             misses.append({"question": case["question"], "answer": case["answer"], "rank": rank,
-                           "top": answer["passages"][0]["text"][:80]})
+                           "top": (answer["passages"] or [{"text": ""}])[0]["text"][:80]})
 
     print(f"{'set':<6}{'questions':>10}{'rank 1':>9}{'top 5':>8}")
     rows = []

@@ -22,10 +22,12 @@ from qa import __version__
 from qa.config import Config
 from qa.embedder import Embedder
 from qa.errors import IndexMismatchError, IndexMissingError, QAError
+from qa.index.keywords import KeywordIndex
 from qa.index.store import ChunkStore
 from qa.index.vectors import VectorIndex
 from qa.ingest.chunker import chunk_document, embedding_text
 from qa.ingest.loader import SkippedFile, load_corpus
+from qa.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +63,13 @@ class OpenIndex:
     manifest: dict[str, Any]
     store: ChunkStore
     vectors: VectorIndex
+    keywords: KeywordIndex
+    tokenizer: Tokenizer
 
     def close(self) -> None:
-        """Release the chunk store."""
+        """Release the chunk store and the keyword index."""
         self.store.close()
+        self.keywords.close()
 
 
 def expected_manifest(config: Config, dimension: int) -> dict[str, Any]:
@@ -76,6 +81,7 @@ def expected_manifest(config: Config, dimension: int) -> dict[str, Any]:
         "query_prompt": config.model.query_prompt,
         "passage_prompt": config.model.passage_prompt,
         "chunking": asdict(config.chunking),
+        "keywords": {"user_words": list(config.keywords.user_words)},
     }
 
 
@@ -100,14 +106,20 @@ def build_index(
     work = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.building-", dir=index_dir.parent))
     try:
         store = ChunkStore(work / STORE_FILE)
+        keywords = KeywordIndex(work / STORE_FILE)
+        tokenizer = Tokenizer(config.keywords.user_words)
         ids: list[int] = []
         texts: list[str] = []
         for document in loaded.documents:
             chunks = chunk_document(document, config.chunking)
-            ids.extend(store.add_document(document, chunks))
-            texts.extend(embedding_text(c, document.title, config.chunking) for c in chunks)
+            chunk_ids = store.add_document(document, chunks)
+            chunk_texts = [embedding_text(c, document.title, config.chunking) for c in chunks]
+            keywords.add(zip(chunk_ids, map(tokenizer.tokens, chunk_texts), strict=True))
+            ids.extend(chunk_ids)
+            texts.extend(chunk_texts)
         documents, chunk_count = store.counts()
         store.close()
+        keywords.close()
 
         embed_started = time.perf_counter()
         done = 0
@@ -199,4 +211,11 @@ def open_index(config: Config, index_dir: Path | None = None) -> OpenIndex:
         raise IndexMismatchError(
             f"the index at {index_dir} is inconsistent; run `qa index` to rebuild it"
         )
-    return OpenIndex(index_dir, manifest, ChunkStore(index_dir / STORE_FILE), vectors)
+    return OpenIndex(
+        path=index_dir,
+        manifest=manifest,
+        store=ChunkStore(index_dir / STORE_FILE),
+        vectors=vectors,
+        keywords=KeywordIndex(index_dir / STORE_FILE),
+        tokenizer=Tokenizer(config.keywords.user_words),
+    )

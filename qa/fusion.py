@@ -1,0 +1,82 @@
+"""Combining vector and keyword evidence into one ranking. Pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A chunk with both components' scores and the score it is ranked by."""
+
+    chunk_id: int
+    vector: float
+    keyword: float
+    score: float
+
+
+def _min_max(values: dict[int, float]) -> dict[int, float]:
+    if not values:
+        return {}
+    low, high = min(values.values()), max(values.values())
+    if high - low <= 1e-12:
+        return {key: 1.0 if high > 0 else 0.0 for key in values}
+    return {key: (value - low) / (high - low) for key, value in values.items()}
+
+
+def blend(
+    vector: dict[int, float], keyword: dict[int, float], vector_weight: float
+) -> list[Candidate]:
+    """Rank the union of candidates by a weighted sum of min-max normalised scores.
+
+    Both maps must score every candidate (a chunk no query term matched has
+    keyword score 0). Normalising within the candidates puts the two scales
+    (cosine about 0.7–0.95, BM25 unbounded) on the same footing per question.
+    """
+    ids = set(vector) | set(keyword)
+    v = _min_max({i: vector.get(i, 0.0) for i in ids})
+    k = _min_max({i: keyword.get(i, 0.0) for i in ids})
+    candidates = [
+        Candidate(i, vector.get(i, 0.0), keyword.get(i, 0.0),
+                  vector_weight * v[i] + (1 - vector_weight) * k[i])
+        for i in ids
+    ]
+    return sort_candidates(candidates)
+
+
+def reciprocal_rank(
+    vector: dict[int, float], keyword: dict[int, float], vector_weight: float, k: int = 60
+) -> list[Candidate]:
+    """Weighted reciprocal rank fusion: each list adds weight / (k + rank)."""
+    ids = set(vector) | set(keyword)
+    v_rank = _ranks(vector)
+    k_rank = _ranks({i: s for i, s in keyword.items() if s > 0})
+    candidates = []
+    for i in ids:
+        score = 0.0
+        if i in v_rank:
+            score += vector_weight / (k + v_rank[i])
+        if i in k_rank:
+            score += (1 - vector_weight) / (k + k_rank[i])
+        candidates.append(Candidate(i, vector.get(i, 0.0), keyword.get(i, 0.0), score))
+    return sort_candidates(candidates)
+
+
+def single(vector: dict[int, float], keyword: dict[int, float], by: str) -> list[Candidate]:
+    """Rank by one component alone ("vector" or "keyword")."""
+    ids = set(vector) | set(keyword)
+    candidates = []
+    for i in ids:
+        v, kw = vector.get(i, 0.0), keyword.get(i, 0.0)
+        candidates.append(Candidate(i, v, kw, v if by == "vector" else kw))
+    return sort_candidates(candidates)
+
+
+def _ranks(scores: dict[int, float]) -> dict[int, int]:
+    order = sorted(scores, key=lambda i: (-scores[i], i))
+    return {chunk_id: rank for rank, chunk_id in enumerate(order, start=1)}
+
+
+def sort_candidates(candidates: list[Candidate]) -> list[Candidate]:
+    """Best first; ties go to the lower chunk id (earlier in the corpus) for stable output."""
+    return sorted(candidates, key=lambda c: (-c.score, c.chunk_id))

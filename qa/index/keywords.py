@@ -1,0 +1,82 @@
+"""BM25 keyword index: SQLite FTS5 over pre-tokenised text, in the chunk store's file.
+
+The text is tokenised by qa.tokenizer (jieba) at index time and stored as
+space-separated tokens; FTS5 keeps the postings on disk and scores with BM25,
+so nothing is rebuilt per query and single chunks can be added or removed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+# unicode61 splits on spaces and punctuation; keeping . % + - _ inside tokens
+# leaves numbers such as 1.76 and 18.8% and names such as jd.com whole.
+SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS keywords USING fts5(
+    terms, tokenize = "unicode61 remove_diacritics 0 tokenchars '.%+-_'"
+);
+"""
+
+
+def _quote(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+class KeywordIndex:
+    """Chunk id -> tokens, searched with BM25 (higher score is better)."""
+
+    def __init__(self, path: Path):
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    def add(self, entries: Iterable[tuple[int, list[str]]]) -> None:
+        """Index (chunk id, tokens) pairs."""
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT INTO keywords (rowid, terms) VALUES (?, ?)",
+                ((chunk_id, " ".join(tokens)) for chunk_id, tokens in entries),
+            )
+
+    def remove(self, chunk_ids: list[int]) -> None:
+        """Drop these chunks from the index."""
+        with self._lock, self._db:
+            self._db.executemany(
+                "DELETE FROM keywords WHERE rowid = ?", ((i,) for i in chunk_ids))
+
+    def search(
+        self, tokens: list[str], k: int, among: list[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """The k best (chunk id, BM25 score) pairs for query tokens, best first.
+
+        `among` limits the search to those chunk ids (to score another list's hits).
+        """
+        unique = list(dict.fromkeys(t for t in tokens if t.strip()))
+        if not unique or k <= 0:
+            return []
+        query = " OR ".join(_quote(t) for t in unique)
+        sql = "SELECT rowid, -bm25(keywords) FROM keywords WHERE keywords MATCH ?"
+        params: list[object] = [query]
+        if among is not None:
+            if not among:
+                return []
+            sql += f" AND rowid IN ({','.join('?' * len(among))})"
+            params.extend(int(i) for i in among)
+        sql += " ORDER BY bm25(keywords) LIMIT ?"
+        params.append(k)
+        with self._lock:
+            try:
+                rows = self._db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError:
+                # A token FTS5 cannot parse as a phrase: search without it is
+                # better than failing the question.
+                return []
+        return [(int(rowid), float(score)) for rowid, score in rows]

@@ -1,0 +1,22 @@
+"""Text folded for matching: NFKC, traditional -> simplified, lower case.
+
+Only the keyword side and sentence matching see folded text; passages and
+citations always show the original.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+from opencc import OpenCC
+
+
+@lru_cache(maxsize=1)
+def _to_simplified() -> OpenCC:
+    return OpenCC("t2s")
+
+
+def fold(text: str) -> str:
+    """Full-width to half-width (NFKC), traditional to simplified, Latin to lower case."""
+    return _to_simplified().convert(unicodedata.normalize("NFKC", text)).lower()

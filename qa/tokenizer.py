@@ -1,0 +1,70 @@
+"""Chinese keyword tokens for the keyword index. The only module that imports jieba.
+
+Text is folded first (qa.normalize), so 臺灣 and 台湾 give the same tokens.
+Latin words and numbers (JD.com, 1.76, 5G, 18.8%) are kept whole; Chinese runs go
+through jieba's search mode, which adds the short words inside long ones
+(互联网 -> 互联, 联网, 互联网) so that a question's wording need not match exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+
+import jieba
+
+from qa.normalize import fold
+
+logger = logging.getLogger(__name__)
+jieba.setLogLevel(logging.WARNING)
+
+_LATIN_OR_NUMBER = re.compile(r"[a-z0-9](?:[a-z0-9.%+\-_']*[a-z0-9%])?")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_SPLIT = re.compile(f"({_LATIN_OR_NUMBER.pattern}|{_CJK_RUN.pattern})")
+
+# Words that carry no evidence of where an answer is: particles, pronouns and
+# the question words themselves.
+STOPWORDS = frozenset(
+    """的 了 是 在 和 与 及 或 也 都 就 而 被 把 对 从 为 以 之 其 这 那 该 有 个 着 过 等
+    吗 呢 吧 啊 呀 么 什么 多少 哪些 哪个 哪里 哪儿 哪 怎么 怎样 怎么样 如何 为什么 为何 谁 何
+    几 是否 请问 请 一个 哪一 哪年 何时 多久 多大 第几
+    the a an of in on at to for is are was were be been what which who whom whose how
+    many much does did do and or by with from that this these those it its as when where why
+    has have had can could will would into about""".split()
+)
+
+
+class Tokenizer:
+    """jieba search-mode tokens of folded text, with a user dictionary of domain terms."""
+
+    def __init__(self, user_words: Iterable[str] = ()):
+        self.user_words = tuple(sorted({fold(w.strip()) for w in user_words if w.strip()}))
+        self._jieba: jieba.Tokenizer | None = None
+        self._lock = threading.Lock()
+
+    def _segmenter(self) -> jieba.Tokenizer:
+        # Built on first use: loading jieba's dictionary takes about a second.
+        with self._lock:
+            if self._jieba is None:
+                segmenter = jieba.Tokenizer()
+                segmenter.initialize()
+                for word in self.user_words:
+                    segmenter.add_word(word, freq=None)
+                    # Without this a user word like 产融协同 would still be cut
+                    # by the dictionary's stronger entries.
+                    segmenter.suggest_freq(word, tune=True)
+                self._jieba = segmenter
+            return self._jieba
+
+    def tokens(self, text: str) -> list[str]:
+        """Keyword tokens of `text`, in order, stop words and punctuation dropped."""
+        folded = fold(text)
+        out: list[str] = []
+        for piece in _SPLIT.findall(folded):
+            if _CJK_RUN.fullmatch(piece):
+                out.extend(self._segmenter().lcut_for_search(piece, HMM=True))
+            else:
+                out.append(piece)
+        return [t for t in out if t.strip() and t not in STOPWORDS]
