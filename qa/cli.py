@@ -30,6 +30,14 @@ def load_embedder(config: Config) -> Embedder:
     return SentenceTransformerEmbedder(config.model, status=status)
 
 
+def cached(embedder: Embedder, config: Config) -> Embedder:
+    """The embedder behind a cache of passage vectors, so rebuilds embed only what changed."""
+    from qa.embedding_cache import CachedEmbedder
+
+    salt = f"{config.model.query_prompt}|{config.model.passage_prompt}"
+    return CachedEmbedder(embedder, config.model.cache_dir / "embedding-cache.sqlite", salt)
+
+
 def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """`--config PATH` on every command."""
     return click.option(
@@ -93,7 +101,7 @@ def index_command(corpus_dir: Path | None, index_dir: Path | None, config_path: 
         bar.update(done - bar.n)
 
     try:
-        embedder = load_embedder(config)
+        embedder = cached(load_embedder(config), config)
         report = build_index(config, embedder, corpus_dir, index_dir, progress=progress)
     except QAError as exc:
         raise click.ClickException(str(exc)) from None
@@ -161,12 +169,77 @@ def ask_command(
         raise click.ClickException(str(exc)) from None
 
 
+@main.command("eval")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--mode", type=click.Choice(["all", "hybrid", "vector", "keyword"]), default="all",
+    help="Which search modes to measure (default: all).",
+)
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the results to this JSON file.")
+@config_option
+def eval_command(files: tuple[Path, ...], mode: str, json_out: Path | None,
+                 config_path: Path | None) -> None:
+    """Measure retrieval on SQuAD-format FILES, indexed together as one pool."""
+    from tqdm import tqdm
+
+    from qa.config import MODES
+    from qa.evaluation import evaluate
+
+    config = read_config(config_path)
+    paths = [_find_benchmark(f) for f in files]
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=stage, unit="", file=sys.stderr)
+        bars[stage].update(done - bars[stage].n)
+
+    try:
+        modes = MODES if mode == "all" else (mode,)
+        results = evaluate(paths, config, cached(load_embedder(config), config), modes, progress)
+    except QAError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        for bar in bars.values():
+            bar.close()
+    click.echo(format_eval_table(results))
+    if json_out:
+        json_out.write_text(json.dumps({"results": results}, ensure_ascii=False, indent=2),
+                            encoding="utf-8")
+        click.echo(f"wrote {json_out}")
+
+
+def _find_benchmark(path: Path) -> Path:
+    """The file as given, or else by that name under ./benchmarks or ../shared/benchmarks."""
+    if path.is_file():
+        return path
+    for folder in (Path("benchmarks"), Path("../shared/benchmarks")):
+        matches = sorted(folder.rglob(path.name)) if folder.is_dir() else []
+        if matches:
+            return matches[0]
+    raise click.ClickException(f"no such file: {path}")
+
+
+def format_eval_table(results: list[dict[str, Any]]) -> str:
+    """A Markdown table of `qa eval` results."""
+    columns = ["file", "mode", "questions", "paragraphs", "recall@1", "recall@5",
+               "recall@10", "mrr@10", "ndcg@10", "latency_ms_p50"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in results:
+        cells = [f"{row[c]:.3f}" if isinstance(row[c], float) and c != "latency_ms_p50"
+                 else str(row[c]) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _open_retriever(config: Config):
     from qa.index.saved_index import open_index
     from qa.retriever import Retriever
 
     index = open_index(config)  # fails fast, before the model loads, if there is no index
     return Retriever(config, index, load_embedder(config))
+
 
 
 def _questions(stream: TextIO) -> Iterator[str]:

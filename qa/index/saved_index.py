@@ -26,6 +26,7 @@ from qa.index.keywords import KeywordIndex
 from qa.index.store import ChunkStore
 from qa.index.vectors import VectorIndex
 from qa.ingest.chunker import chunk_document, embedding_text
+from qa.ingest.document import Document
 from qa.ingest.loader import SkippedFile, load_corpus
 from qa.tokenizer import Tokenizer
 
@@ -94,14 +95,31 @@ def build_index(
 ) -> BuildReport:
     """Load, chunk and embed every document of the corpus into a fresh index folder."""
     corpus_dir = corpus_dir or config.corpus_dir
-    index_dir = index_dir or config.index_dir
-    started = time.perf_counter()
     if not corpus_dir.is_dir():
         raise QAError(f"corpus folder not found: {corpus_dir}")
+    started = time.perf_counter()
     loaded = load_corpus(corpus_dir)
     if not loaded.documents:
         raise QAError(f"no readable documents in {corpus_dir}; the existing index is unchanged")
+    return build_index_from_documents(
+        config, embedder, loaded.documents, index_dir or config.index_dir,
+        progress=progress, skipped=loaded.skipped, source=str(corpus_dir), started=started,
+    )
 
+
+def build_index_from_documents(
+    config: Config,
+    embedder: Embedder,
+    documents: list[Document],
+    index_dir: Path,
+    progress: Progress | None = None,
+    skipped: list[SkippedFile] | None = None,
+    source: str = "",
+    started: float | None = None,
+) -> BuildReport:
+    """Chunk and embed loaded documents into a fresh index folder, replacing any old one."""
+    started = started if started is not None else time.perf_counter()
+    skipped = list(skipped or [])
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.building-", dir=index_dir.parent))
     try:
@@ -110,14 +128,14 @@ def build_index(
         tokenizer = Tokenizer(config.keywords.user_words)
         ids: list[int] = []
         texts: list[str] = []
-        for document in loaded.documents:
+        for document in documents:
             chunks = chunk_document(document, config.chunking)
             chunk_ids = store.add_document(document, chunks)
             chunk_texts = [embedding_text(c, document.title, config.chunking) for c in chunks]
             keywords.add(zip(chunk_ids, map(tokenizer.tokens, chunk_texts), strict=True))
             ids.extend(chunk_ids)
             texts.extend(chunk_texts)
-        documents, chunk_count = store.counts()
+        document_count, chunk_count = store.counts()
         store.close()
         keywords.close()
 
@@ -136,18 +154,18 @@ def build_index(
         vectors.save(work / VECTORS_FILE)
 
         report = BuildReport(
-            documents=documents,
+            documents=document_count,
             chunks=chunk_count,
             seconds=time.perf_counter() - started,
             embed_seconds=embed_seconds,
-            skipped=list(loaded.skipped),
+            skipped=skipped,
         )
         manifest = expected_manifest(config, embedder.dimension) | {
             "qa_version": __version__,
-            "documents": documents,
+            "documents": document_count,
             "chunks": chunk_count,
-            "skipped": [asdict(s) for s in loaded.skipped],
-            "corpus_dir": str(corpus_dir),
+            "skipped": [asdict(s) for s in skipped],
+            "source": source,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "build_seconds": round(report.seconds, 2),
         }
@@ -158,7 +176,8 @@ def build_index(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    logger.info("built index at %s: %d documents, %d chunks", index_dir, documents, chunk_count)
+    logger.info("built index at %s: %d documents, %d chunks", index_dir, document_count,
+                chunk_count)
     return report
 
 

@@ -1,0 +1,155 @@
+"""Retrieval quality on SQuAD-format question sets: recall@k, MRR@10, nDCG@10, latency.
+
+Every paragraph (`context`) of all the files given becomes one document in a
+temporary index built through the real pipeline (loader types, chunker, embedder,
+keyword index), so the files share one pool; each question is then asked, and
+the rank of the paragraph it was written about is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.config import MODES, Config
+from qa.embedder import Embedder
+from qa.errors import QAError
+from qa.index.saved_index import build_index_from_documents, open_index
+from qa.ingest.document import Block, Document
+from qa.retriever import Retriever
+
+CUTOFFS = (1, 5, 10)
+# Chunks fetched per question: enough to fill ten distinct paragraphs.
+CHUNK_DEPTH = 50
+
+Progress = Callable[[str, int, int], None]
+"""Called with (stage, done, total)."""
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    file: str
+    question: str
+    paragraph_id: str
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    documents: list[Document]
+    questions: list[EvalQuestion]
+    paragraphs_per_file: dict[str, int]
+
+
+def read_squad(paths: list[Path]) -> EvalSet:
+    """Paragraphs and questions of SQuAD-format files (`data[].paragraphs[].qas[]`)."""
+    documents: list[Document] = []
+    questions: list[EvalQuestion] = []
+    paragraphs_per_file: dict[str, int] = {}
+    for path in paths:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8-sig"))["data"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise QAError(f"{path} is not a readable SQuAD-format file: {exc}") from None
+        count = 0
+        for a, article in enumerate(data):
+            for p, paragraph in enumerate(article.get("paragraphs", [])):
+                context = str(paragraph.get("context", "")).strip()
+                if not context:
+                    continue
+                doc_id = f"{path.stem}-{a}-{p}"
+                documents.append(Document(doc_id, str(path), (Block(context),)))
+                count += 1
+                for qa in paragraph.get("qas", []):
+                    question = str(qa.get("question", "")).strip()
+                    if question:
+                        questions.append(EvalQuestion(path.name, question, doc_id))
+        paragraphs_per_file[path.name] = count
+    return EvalSet(documents, questions, paragraphs_per_file)
+
+
+def paragraph_ranking(chunk_doc_ids: list[str], depth: int = 10) -> list[str]:
+    """Distinct paragraphs in the order their first chunk appears."""
+    return list(dict.fromkeys(chunk_doc_ids))[:depth]
+
+
+def metrics(ranks: list[int | None]) -> dict[str, float]:
+    """recall@1/5/10, MRR@10 and nDCG@10 from each question's 1-based rank (None: not found)."""
+    n = len(ranks) or 1
+    result = {f"recall@{k}": sum(r is not None and r <= k for r in ranks) / n for k in CUTOFFS}
+    result["mrr@10"] = sum(1 / r for r in ranks if r is not None and r <= 10) / n
+    result["ndcg@10"] = sum(1 / math.log2(r + 1) for r in ranks if r is not None and r <= 10) / n
+    return result
+
+
+def evaluate(
+    paths: list[Path],
+    config: Config,
+    embedder: Embedder,
+    modes: tuple[str, ...] = MODES,
+    progress: Progress | None = None,
+) -> list[dict[str, object]]:
+    """Index the files' paragraphs as one pool, ask every question in every mode, score."""
+    evalset = read_squad(paths)
+    if not evalset.questions:
+        raise QAError("the files hold no questions")
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as folder:
+        index_dir = Path(folder) / "index"
+        build_index_from_documents(
+            config, embedder, evalset.documents, index_dir,
+            progress=(lambda d, t: progress("embedding", d, t)) if progress else None,
+            source=", ".join(p.name for p in paths),
+        )
+        eval_config = config.replace(index_dir=index_dir)
+        index = open_index(eval_config)
+        try:
+            retriever = Retriever(eval_config, index, embedder)
+            ranks, latencies = _ask_all(retriever, evalset.questions, modes, progress)
+        finally:
+            index.close()
+    results = []
+    for file, paragraphs in evalset.paragraphs_per_file.items():
+        positions = [i for i, q in enumerate(evalset.questions) if q.file == file]
+        if not positions:
+            continue
+        for mode in modes:
+            row: dict[str, object] = {
+                "file": file, "mode": mode, "questions": len(positions),
+                "paragraphs": paragraphs, "pool": len(evalset.documents),
+            }
+            row.update({k: round(v, 4) for k, v in
+                        metrics([ranks[mode][i] for i in positions]).items()})
+            row["latency_ms_p50"] = round(
+                statistics.median(latencies[mode][i] for i in positions), 2)
+            results.append(row)
+    return results
+
+
+def _ask_all(
+    retriever: Retriever,
+    questions: list[EvalQuestion],
+    modes: tuple[str, ...],
+    progress: Progress | None,
+) -> tuple[dict[str, list[int | None]], dict[str, list[float]]]:
+    ranks: dict[str, list[int | None]] = {mode: [] for mode in modes}
+    latencies: dict[str, list[float]] = {mode: [] for mode in modes}
+    for done, question in enumerate(questions, start=1):
+        started = time.perf_counter()
+        query = retriever.prepare(retriever.validate_question(question.question))
+        prepared_ms = (time.perf_counter() - started) * 1000
+        for mode in modes:
+            started = time.perf_counter()
+            ranked = retriever.rank(query, mode, CHUNK_DEPTH)
+            chunks = retriever.index.store.chunks([c.chunk_id for c in ranked])
+            order = paragraph_ranking([chunks[c.chunk_id].doc_id for c in ranked])
+            latencies[mode].append(prepared_ms + (time.perf_counter() - started) * 1000)
+            found = question.paragraph_id in order
+            ranks[mode].append(order.index(question.paragraph_id) + 1 if found else None)
+        if progress:
+            progress("questions", done, len(questions))
+    return ranks, latencies

@@ -1,0 +1,115 @@
+"""The JSON API blueprint: ask, health, documents and the OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from qa import __version__
+from qa.config import Config
+from qa.retriever import Retriever
+from qa.web.ask_request import arguments_from_body, arguments_from_query
+from qa.web.documents import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    document_detail,
+    document_summary,
+)
+from qa.web.errors import ApiError
+from qa.web.openapi import openapi_document
+
+logger = logging.getLogger(__name__)
+
+api = Blueprint("api", __name__, url_prefix="/api")
+
+def app_config() -> Config:
+    """The service's Config (kept whole under one key)."""
+    return current_app.config["QA"]
+
+
+def app_retriever() -> Retriever:
+    """The process's one Retriever, built when the app was created."""
+    return current_app.extensions["qa_retriever"]
+
+
+@api.post("/ask")
+def ask_post() -> Response:
+    """Answer the question in the JSON body."""
+    retriever = app_retriever()
+    arguments = arguments_from_body(request, retriever, app_config().server.max_body_bytes)
+    return jsonify(retriever.ask(**arguments).to_dict())
+
+
+@api.get("/ask")
+def ask_get() -> Response:
+    """Answer `?q=…&k=…`, the same as POST."""
+    retriever = app_retriever()
+    arguments = arguments_from_query(request, retriever)
+    return jsonify(retriever.ask(**arguments).to_dict())
+
+
+@api.get("/health")
+def health() -> Response:
+    """Status, model, index counts and version."""
+    retriever = app_retriever()
+    documents, chunks = retriever.index.store.counts()
+    return jsonify({
+        "status": "ok",
+        "model": retriever.embedder.name,
+        "index": {
+            "documents": documents,
+            "chunks": chunks,
+            "built_at": retriever.index.manifest.get("built_at"),
+        },
+        "version": __version__,
+    })
+
+
+@api.get("/documents")
+def documents() -> Response:
+    """A page of documents with their metadata, ordered by id."""
+    _reject_unknown_parameters({"offset", "limit"})
+    offset = _integer_parameter("offset", 0, minimum=0, maximum=10**9)
+    limit = _integer_parameter("limit", DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
+    store = app_retriever().index.store
+    total, _ = store.counts()
+    page = store.documents(offset=offset, limit=limit)
+    return jsonify({
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "documents": [document_summary(document) for document in page],
+    })
+
+
+@api.get("/documents/<doc_id>")
+def document(doc_id: str) -> Response:
+    """One document: metadata and the paragraphs of its clean text."""
+    # Looked up in the store only: an id never becomes a file path.
+    return jsonify(document_detail(app_retriever().index.store.document(doc_id)))
+
+
+@api.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 description of this API."""
+    return jsonify(openapi_document(app_config()))
+
+
+def _reject_unknown_parameters(accepted: set[str]) -> None:
+    unknown = sorted(set(request.args) - accepted)
+    if unknown:
+        raise ApiError(400, "unknown_field", f"unknown parameter {unknown[0]!r} "
+                       f"(accepted: {', '.join(sorted(accepted))})")
+
+
+def _integer_parameter(name: str, default: int, minimum: int, maximum: int) -> int:
+    text = request.args.get(name)
+    if text is None:
+        return default
+    text = text.strip()
+    well_formed = text.isascii() and text.isdigit() and len(text) <= len(str(maximum))
+    if not well_formed or not minimum <= int(text) <= maximum:
+        raise ApiError(400, "invalid_parameter",
+                       f"{name} must be an integer from {minimum} to {maximum}")
+    return int(text)

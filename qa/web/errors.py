@@ -1,0 +1,119 @@
+"""One error shape for the API: every failure on `/api/*` becomes `{"error": {code, message}}`.
+
+Pages (everything outside `/api/`) get a small HTML error page instead. Either way the
+client never sees a traceback; the log has it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from qa.errors import DocumentNotFoundError, InvalidQuestionError
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+# The code each HTTP status gets when werkzeug raises it (unknown route, wrong method, ...).
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    500: "internal_error",
+}
+
+# Every error code the API answers with, for the OpenAPI document.
+ERROR_CODES = {
+    "invalid_question": "The question or top_k cannot be used (empty, too long, wrong type).",
+    "invalid_parameter": "A query parameter is malformed (offset, limit, k).",
+    "unknown_field": "The request names a field or parameter the endpoint does not accept.",
+    "missing_field": "A required field or parameter is absent.",
+    "malformed_json": "The body is not one JSON object.",
+    "invalid_encoding": "The body is not UTF-8.",
+    "body_too_large": "The body exceeds the configured limit.",
+    "unsupported_media_type": "The body is not sent as application/json.",
+    "document_not_found": "No document has that id.",
+    "not_found": "No such endpoint.",
+    "method_not_allowed": "The endpoint does not accept this method.",
+    "bad_request": "The request is malformed.",
+    "internal_error": "The server failed; the log has the details.",
+}
+
+
+class ApiError(Exception):
+    """An error the API reports to the client with a status, a code and a message."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    """The JSON error body with its status."""
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map every exception to the API's error shape (or an HTML page outside the API)."""
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        return _respond(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(InvalidQuestionError)
+    def invalid_question(exc: InvalidQuestionError) -> Response:
+        return _respond(400, "invalid_question", str(exc))
+
+    @app.errorhandler(DocumentNotFoundError)
+    def document_not_found(exc: DocumentNotFoundError) -> Response:
+        return _respond(404, "document_not_found", str(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        code = HTTP_CODES.get(status, "bad_request" if status < 500 else "internal_error")
+        response = _respond(status, code, _http_message(exc))
+        # 405 must say which methods are allowed.
+        for name, value in exc.get_headers():
+            if name.lower() == "allow":
+                response.headers["Allow"] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return _respond(500, "internal_error", "internal server error; see the server log")
+
+
+def _respond(status: int, code: str, message: str) -> Response:
+    if request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/"):
+        return error_response(status, code, message)
+    html = render_template("error.html", status=status, message=_page_message(status))
+    return Response(html, status=status, mimetype="text/html")
+
+
+def _http_message(exc: HTTPException) -> str:
+    messages = {
+        404: f"no such endpoint: {request.path}",
+        405: f"{request.method} is not allowed on {request.path}",
+        413: "the request body is too large",
+        415: "send the body as application/json",
+    }
+    return messages.get(exc.code or 500, exc.description or exc.name)
+
+
+def _page_message(status: int) -> str:
+    if status == 404:
+        return "找不到这个页面或这篇文章。"
+    if status >= 500:
+        return "服务器出错了，请稍后再试。"
+    return "请求有误。"
