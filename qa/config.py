@@ -38,6 +38,7 @@ class ChunkingConfig:
 @dataclass(frozen=True)
 class KeywordsConfig:
     user_words: tuple[str, ...] = ("产融协同", "五粮液", "陶溪川")
+    english_bridge: bool = True
 
 
 MODES = ("hybrid", "vector", "keyword")
@@ -51,7 +52,8 @@ class RetrievalConfig:
     mode: str = "hybrid"
     candidates: int = 50
     vector_weight: float = 0.5
-    confidence_threshold: float = 0.5
+    confident_similarity: float = 0.9
+    confident_coverage: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,8 @@ def _check_ranges(instance: Any, where: str) -> None:
             raise ConfigError(f"{where}: top_k must not exceed max_top_k")
         if instance.mode not in MODES:
             raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}")
-        if not 0.0 <= instance.vector_weight <= 1.0:
-            raise ConfigError(f"{where}: vector_weight must be between 0 and 1")
+        for name in ("vector_weight", "confident_similarity", "confident_coverage"):
+            if not 0.0 <= getattr(instance, name) <= 1.0:
+                raise ConfigError(f"{where}: {name} must be between 0 and 1")
     if isinstance(instance, ServerConfig) and instance.port > 65535:
         raise ConfigError(f"{where}: port must be at most 65535")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+from typing import Any
 
 from qa.ingest.sentences import sentence_spans
 
@@ -51,7 +53,7 @@ def passage_sentences(text: str) -> list[tuple[int, int]]:
     return spans or [(0, len(text))]
 
 
-def best_span(spans: list[tuple[int, int]], scores: list[float]) -> tuple[int, int]:
+def best_span(spans: list[tuple[int, int]], scores: Sequence[Any]) -> tuple[int, int]:
     """The span with the highest score; the earliest wins a tie."""
     best = max(range(len(spans)), key=lambda i: (scores[i], -i))
     return spans[best]

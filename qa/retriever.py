@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.answer import Answer, Citation, Passage
+from qa.bridge import EnglishBridge
 from qa.config import MODES, Config
 from qa.embedder import Embedder
 from qa.errors import IndexMismatchError, InvalidQuestionError
@@ -47,6 +48,9 @@ class Retriever:
         self.config = config
         self.index = index
         self.embedder = embedder
+        # Chinese keywords for English questions (CC-CEDICT); loaded on first use.
+        self.bridge = (EnglishBridge(config.model.cache_dir)
+                       if config.keywords.english_bridge else None)
 
     def validate_question(self, question: object) -> str:
         """The question, stripped; raises InvalidQuestionError if it cannot be asked."""
@@ -75,10 +79,28 @@ class Retriever:
             raise InvalidQuestionError(f"mode must be one of {', '.join(MODES)}")
         return str(mode)
 
-    def prepare(self, question: str) -> Query:
-        """Embed and tokenise a (validated) question."""
-        vector = self.embedder.embed_queries([question])[0]
-        return Query(question, vector, self.index.tokenizer.tokens(question))
+    def prepare(self, question: str, vector: np.ndarray | None = None) -> Query:
+        """Embed (unless `vector` is given) and tokenise a validated question.
+
+        A `vector` given should embed `embedding_text(question)`, as `ask` does.
+        """
+        terms = self._bridge_terms(question)
+        if vector is None:
+            vector = self.embedder.embed_queries([self.embedding_text(question)])[0]
+        tokens = self.index.tokenizer.tokens(question)
+        if terms:
+            # Through the tokenizer, so that a term matches the index's own words.
+            tokens += self.index.tokenizer.tokens(terms)
+        return Query(question, vector, tokens)
+
+    def embedding_text(self, question: str) -> str:
+        """What is embedded for a question: with an English question's Chinese terms
+        appended, which link it to Chinese passages better than the English alone."""
+        terms = self._bridge_terms(question)
+        return f"{question} {terms}" if terms else question
+
+    def _bridge_terms(self, question: str) -> str:
+        return " ".join(self.bridge.terms(question)) if self.bridge is not None else ""
 
     def rank(self, query: Query, mode: str, limit: int) -> list[Candidate]:
         """The best `limit` chunks for a prepared question, with both components' scores."""
@@ -151,16 +173,43 @@ class Retriever:
         """Whether the best passage looks like an answer rather than the least bad match."""
         if not found:
             return False
-        return found[0][1].vector >= self.config.retrieval.confidence_threshold
+        similarity, coverage = self.confidence_features(query, *found[0])
+        settings = self.config.retrieval
+        return (similarity >= settings.confident_similarity
+                or coverage >= settings.confident_coverage)
+
+    def confidence_features(
+        self, query: Query, chunk: StoredChunk, candidate: Candidate
+    ) -> tuple[float, float]:
+        """(cosine similarity, share of the question's idf mass found in the passage).
+
+        An off-topic question's words are rare or absent in the index, so little
+        of their weight is found even in the best passage, and its cosine is low.
+        """
+        idf = self.index.keywords.inverse_document_frequencies(query.tokens)
+        total = sum(idf.values())
+        if total <= 0:
+            return candidate.vector, 0.0
+        text = "\n".join(part for part in (chunk.title, chunk.section, chunk.text) if part)
+        present = set(self.index.tokenizer.tokens(text))
+        return candidate.vector, sum(w for t, w in idf.items() if t in present) / total
 
     def _highlights(self, query: Query, chunks: list[StoredChunk]) -> list[tuple[int, int]]:
+        """The answering sentence of each passage: the one holding most of the question's
+        keyword weight (idf), then most of its character bigrams; failing any overlap
+        (an English question, say), the one closest to the question's vector."""
+        idf = self.index.keywords.inverse_document_frequencies(query.tokens)
         spans_per_chunk = [passage_sentences(chunk.text) for chunk in chunks]
         results: list[tuple[int, int]] = []
         needs_model: list[int] = []
         for position, (chunk, spans) in enumerate(zip(chunks, spans_per_chunk, strict=True)):
-            scores = overlap_scores(query.text, [chunk.text[s:e] for s, e in spans])
+            sentences = [chunk.text[s:e] for s, e in spans]
+            token_sets = [set(self.index.tokenizer.tokens(text)) for text in sentences]
+            weights = [sum(w for t, w in idf.items() if t in tokens) for tokens in token_sets]
+            bigrams = overlap_scores(query.text, sentences)
+            scores = [(w, b) for w, b in zip(weights, bigrams, strict=True)]
             results.append(best_span(spans, scores))
-            if max(scores) == 0 and len(spans) > 1 and position < SEMANTIC_HIGHLIGHT_PASSAGES:
+            if max(scores) == (0, 0) and len(spans) > 1 and position < SEMANTIC_HIGHLIGHT_PASSAGES:
                 needs_model.append(position)
         if needs_model:
             sentences = [

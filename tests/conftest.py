@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,28 @@ def shipped_corpus(tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(SHIPPED_CORPUS, target, ignore=shutil.ignore_patterns(".*"))
     return target
+
+
+def model_cache() -> Path:
+    """Where tests keep the built model: $QA_MODEL_CACHE, or the repo's .cache/models."""
+    return Path(os.environ.get("QA_MODEL_CACHE") or REPO / ".cache" / "models")
+
+
+@pytest.fixture(scope="session")
+def real_retriever(tmp_path_factory) -> Iterator:
+    """The real model and an index of the shipped corpus, built once per session."""
+    from qa.embedder import SentenceTransformerEmbedder
+    from qa.index.saved_index import build_index, open_index
+    from qa.retriever import Retriever
+
+    base = tmp_path_factory.mktemp("real")
+    config = resolve_paths(config_from_mapping({
+        "corpus_dir": str(SHIPPED_CORPUS),
+        "index_dir": str(base / "index"),
+        "model": {"cache_dir": str(model_cache())},
+    }), base)
+    embedder = SentenceTransformerEmbedder(config.model)
+    build_index(config, embedder, config.corpus_dir, config.index_dir)
+    retriever = Retriever(config, open_index(config), embedder)
+    yield retriever
+    retriever.index.close()

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import config_from_mapping, resolve_paths
 from qa.retriever import Retriever
 from qa.web import create_app
 from qa.web.server import ServerThread, make_server
 from tests.test_api import IMAGE, SCRIPT, tiny_retriever
-from tests.test_server import model_cache
 from tests.test_web_pages import RAW_HTML_DOCUMENT
 
 pytestmark = pytest.mark.browser
@@ -35,25 +33,6 @@ def serve(retriever: Retriever) -> ServerThread:
     """The app under waitress on a free loopback port, in a background thread."""
     app = create_app(retriever.config, retriever)
     return ServerThread(make_server(app, "127.0.0.1", 0, retriever.config.server.threads)).start()
-
-
-@pytest.fixture(scope="session")
-def real_retriever(tmp_path_factory) -> Iterator[Retriever]:
-    """The real model and an index of the shipped corpus, built once per session."""
-    from qa.embedder import SentenceTransformerEmbedder
-    from qa.index.saved_index import build_index, open_index
-
-    base = tmp_path_factory.mktemp("real")
-    config = resolve_paths(config_from_mapping({
-        "corpus_dir": str(REPO / "corpus"),
-        "index_dir": str(base / "index"),
-        "model": {"cache_dir": str(model_cache())},
-    }), base)
-    embedder = SentenceTransformerEmbedder(config.model)
-    build_index(config, embedder, config.corpus_dir, config.index_dir)
-    retriever = Retriever(config, open_index(config), embedder)
-    yield retriever
-    retriever.index.close()
 
 
 @pytest.fixture(scope="module")

@@ -120,6 +120,8 @@ def test_a_failed_build_leaves_the_previous_index_in_place(project, monkeypatch)
             raise RuntimeError("interrupted")
 
     monkeypatch.setattr(cli, "load_embedder", lambda config: Exploding())
+    # A new article, so that the rebuild has something the vector cache lacks.
+    (project / "corpus" / "new.txt").write_text("新的一篇文章，讲景德镇陶瓷。", encoding="utf-8")
     with pytest.raises(RuntimeError):
         run("index")
     assert (project / "embeddings/index/manifest.json").read_text(encoding="utf-8") == before

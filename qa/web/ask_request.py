@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Request
 
-from qa.config import RetrievalConfig
+from qa.config import MODES, RetrievalConfig
 from qa.retriever import Retriever
 from qa.web.errors import ApiError
 
@@ -64,6 +64,13 @@ ASK_FIELDS: tuple[AskField, ...] = (
         },
         validate=lambda retriever, value: retriever.validate_top_k(value),
         from_query=_integer_from_query,
+    ),
+    AskField(
+        name="mode",
+        query_name="mode",
+        description="hybrid (vector and keyword evidence combined), vector or keyword.",
+        schema=lambda r: {"enum": list(MODES), "default": r.mode},
+        validate=lambda retriever, value: retriever.validate_mode(value),
     ),
 )
 

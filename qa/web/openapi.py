@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from qa import __version__
-from qa.config import Config
+from qa.config import MODES, Config
 from qa.web.ask_request import ASK_FIELDS, JSON_MIMETYPE
 from qa.web.documents import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from qa.web.errors import ERROR_CODES
@@ -59,6 +59,12 @@ def schemas(config: Config) -> dict[str, Any]:
         "score": {"type": "number"},
         "text": {"type": "string"},
         "highlight": _ref("Highlight"),
+        "scores": _object({
+            "vector": {"type": "number", "description": "Cosine similarity to the question."},
+            "keyword": {"type": "number",
+                        "description": "BM25 score of the question's words (0: none matched)."},
+        }) | {"description": "Each component's own score; `score` is the fused one in hybrid "
+                             "mode and the chosen component's otherwise."},
         "citation": _ref("Citation"),
     })
     summary_properties = {
@@ -84,6 +90,11 @@ def schemas(config: Config) -> dict[str, Any]:
         "Answer": _object({
             "question": {"type": "string", "description": "The question as asked, stripped."},
             "took_ms": {"type": "number", "minimum": 0},
+            "mode": {"enum": list(MODES), "description": "How the passages were found."},
+            "confident": {"type": "boolean",
+                          "description": "false when even the best passage does not look like "
+                                         "an answer (an off-topic question); the passages are "
+                                         "still listed for inspection."},
             "passages": {"type": "array", "items": _ref("Passage")},
         }),
         "Passage": passage,

@@ -1,0 +1,96 @@
+"""Compare fusion methods on SQuAD-format dev files, from one set of candidate lists.
+
+Builds the pool once (embeddings come from the cache that `qa eval` fills), takes
+each question's top candidates from both indexes with both scores, then ranks
+them with every method/weight in the grid. Prints recall@1 / MRR@10 per method.
+
+    .venv/bin/python scripts/tune_fusion.py ../shared/benchmarks/drcd/DRCD_dev.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+
+from qa import fusion
+from qa.cli import cached, load_embedder
+from qa.config import load_config
+from qa.evaluation import metrics, paragraph_ranking, read_squad
+from qa.index.saved_index import build_index_from_documents, open_index
+from qa.retriever import Retriever
+
+
+def collect(paths: list[Path], config_path: str, dump: Path | None):
+    config = load_config(config_path)
+    evalset = read_squad(paths)
+    embedder = cached(load_embedder(config), config)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        index_dir = Path(folder) / "index"
+        build_index_from_documents(config, embedder, evalset.documents, index_dir)
+        eval_config = config.replace(index_dir=index_dir)
+        index = open_index(eval_config)
+        retriever = Retriever(eval_config, index, embedder)
+        stored = index.store.chunks(index.store.all_chunk_ids())
+        doc_of = {chunk_id: chunk.doc_id for chunk_id, chunk in stored.items()}
+        vectors = embedder.embed_queries([q.question for q in evalset.questions])
+        for n, (question, vector) in enumerate(zip(evalset.questions, vectors, strict=True)):
+            query = retriever.prepare(question.question)
+            query = type(query)(query.text, vector, query.tokens)
+            v = dict(index.vectors.search(query.vector, 50))
+            k = dict(index.keywords.search(query.tokens, 50))
+            retriever._complete(query, v, k)
+            rows.append((question.file, question.paragraph_id, v, k, len(query.tokens)))
+            if n % 500 == 0:
+                print(f"{n}/{len(evalset.questions)}", file=sys.stderr)
+    if dump:
+        dump.write_bytes(pickle.dumps((rows, doc_of)))
+    return rows, doc_of
+
+
+def score(rows, doc_of, rank_fn):
+    ranks = []
+    for _file, gold, v, k, _ in rows:
+        ranked = rank_fn(v, k)
+        order = paragraph_ranking([doc_of[c.chunk_id] for c in ranked])
+        ranks.append(order.index(gold) + 1 if gold in order else None)
+    return metrics(ranks)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--config", default="config.yaml")
+    parser.add_argument("--dump", type=Path)
+    parser.add_argument("--load", type=Path)
+    args = parser.parse_args()
+    if args.load:
+        rows, doc_of = pickle.loads(args.load.read_bytes())
+    else:
+        rows, doc_of = collect(args.files, args.config, args.dump)
+    methods = {
+        "vector": lambda v, k: fusion.single(v, k, "vector"),
+        "keyword": lambda v, k: fusion.single(v, k, "keyword"),
+    }
+    for w in (0.2, 0.3, 0.4, 0.5, 0.6):
+        methods[f"blend {w}"] = lambda v, k, w=w: fusion.blend(v, k, w)
+    for w in (0.3, 0.4, 0.5):
+        methods[f"rrf {w}"] = lambda v, k, w=w: fusion.reciprocal_rank(v, k, w)
+    extra = getattr(fusion, "EXPERIMENTS", {})
+    methods.update(extra)
+    files = sorted({r[0] for r in rows})
+    print(f"{'method':<22}" + "".join(f"{f[:14]:>16}{'':>8}" for f in files))
+    for name, fn in methods.items():
+        cells = []
+        for f in files:
+            m = score([r for r in rows if r[0] == f], doc_of, fn)
+            cells.append(f"{m['recall@1']:>16.4f}{m['mrr@10']:>8.4f}")
+        print(f"{name:<22}" + "".join(cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

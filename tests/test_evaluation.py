@@ -1,0 +1,74 @@
+"""The eval harness on a tiny SQuAD file whose answers are known."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from qa import cli
+from qa.evaluation import evaluate, metrics, paragraph_ranking, read_squad
+from tests.fakes import FakeEmbedder
+
+PARAGRAPHS = {
+    "宜宾白酒产业2021年营业收入突破1600亿元，约占全国白酒行业的27%。":
+        ["宜宾白酒产业的营业收入是多少？"],
+    "景德镇陶瓷电商发展迅速，陶溪川直播基地今年3月成交额达4.35亿元。":
+        ["陶溪川直播基地的成交额是多少？"],
+    "梧州市第十四次党代会提出要加快培育数字经济，推动产业数字化。":
+        ["梧州哪次会议提出培育数字经济？", "梧州要推动什么数字化？"],
+}
+
+
+def squad_file(path, paragraphs):
+    data = {"data": [{"title": "t", "paragraphs": [
+        {"context": context, "qas": [{"id": str(i), "question": q, "answers": []}
+                                     for i, q in enumerate(questions)]}
+        for context, questions in paragraphs.items()]}]}
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_metrics_from_known_ranks():
+    result = metrics([1, 2, None, 11])
+    assert result["recall@1"] == 0.25 and result["recall@5"] == 0.5 and result["recall@10"] == 0.5
+    assert result["mrr@10"] == pytest.approx((1 + 0.5) / 4)
+    assert result["ndcg@10"] == pytest.approx((1 + 1 / math.log2(3)) / 4)
+    assert paragraph_ranking(["a", "a", "b", "c", "b"], depth=2) == ["a", "b"]
+
+
+def test_read_squad_makes_one_document_per_paragraph(tmp_path):
+    evalset = read_squad([squad_file(tmp_path / "tiny.json", PARAGRAPHS)])
+    assert len(evalset.documents) == 3 and len(evalset.questions) == 4
+    assert evalset.questions[-1].paragraph_id == evalset.documents[-1].doc_id
+
+
+def test_evaluate_finds_every_answer_paragraph_at_rank_1(tmp_path, make_config):
+    files = [squad_file(tmp_path / "a.json", PARAGRAPHS),
+             squad_file(tmp_path / "b.json", {"泸州酒博会3月举行。": ["酒博会在哪里举行？"]})]
+    results = evaluate(files, make_config(), FakeEmbedder())
+    assert {(r["file"], r["mode"]) for r in results} == {
+        (f, m) for f in ("a.json", "b.json") for m in ("hybrid", "vector", "keyword")}
+    for row in results:
+        assert row["pool"] == 4
+        if row["mode"] != "vector":
+            assert row["recall@1"] == 1.0 and row["mrr@10"] == 1.0, row
+        assert row["recall@10"] == 1.0 and row["latency_ms_p50"] >= 0
+
+
+def test_qa_eval_prints_a_table_and_writes_json(tmp_path, make_config, monkeypatch):
+    monkeypatch.setattr(cli, "load_embedder", lambda config: FakeEmbedder())
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text("model:\n  name: fake-embedder\n", encoding="utf-8")
+    squad_file(tmp_path / "tiny.json", PARAGRAPHS)
+    result = CliRunner().invoke(cli.main, ["eval", "tiny.json", "--mode", "keyword",
+                                           "--json", "out.json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "| tiny.json | keyword | 4 | 3 |" in result.output
+    rows = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["results"]
+    assert set(rows[0]) >= {"file", "mode", "questions", "paragraphs", "recall@1", "recall@5",
+                            "recall@10", "mrr@10", "ndcg@10", "latency_ms_p50"}
+    missing = CliRunner().invoke(cli.main, ["eval", "nope.json"])
+    assert missing.exit_code != 0 and "no such file" in missing.output

@@ -1,0 +1,34 @@
+"""Fusion ordering."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.fusion import blend, reciprocal_rank, single
+
+
+def test_blend_puts_a_chunk_strong_on_both_sides_first():
+    vector = {1: 0.90, 2: 0.82, 3: 0.85}
+    keyword = {1: 2.0, 2: 9.0, 3: 8.0}
+    ranked = blend(vector, keyword, vector_weight=0.5)
+    assert ranked[0].chunk_id == 3 and {c.chunk_id for c in ranked[1:]} == {1, 2}
+    assert ranked[0].vector == 0.85 and ranked[0].keyword == 8.0
+
+
+@pytest.mark.parametrize(("weight", "first"), [(0.0, 2), (1.0, 1)])
+def test_blend_weight_zero_is_keywords_only_and_one_is_vectors_only(weight, first):
+    ranked = blend({1: 0.9, 2: 0.7}, {1: 1.0, 2: 5.0}, vector_weight=weight)
+    assert ranked[0].chunk_id == first
+
+
+def test_a_chunk_no_keyword_matched_scores_zero_on_that_side():
+    ranked = blend({1: 0.9, 2: 0.88, 3: 0.8}, {2: 3.0}, vector_weight=0.5)
+    assert ranked[0].chunk_id == 2 and ranked[1].keyword == 0.0
+
+
+def test_reciprocal_rank_and_single_orderings_are_stable():
+    vector = {1: 0.9, 2: 0.8, 3: 0.7}
+    keyword = {2: 5.0, 3: 4.0}
+    assert [c.chunk_id for c in reciprocal_rank(vector, keyword, 0.5)] == [2, 3, 1]
+    assert [c.chunk_id for c in single(vector, keyword, "keyword")][:2] == [2, 3]
+    assert [c.chunk_id for c in single({1: 0.5, 2: 0.5}, {}, "vector")] == [1, 2]

@@ -1,0 +1,53 @@
+"""Tokenisation, text folding and the FTS5 keyword index."""
+
+from __future__ import annotations
+
+from qa.index.keywords import KeywordIndex
+from qa.normalize import fold
+from qa.tokenizer import Tokenizer
+
+
+def test_user_dictionary_words_stay_whole():
+    plain = Tokenizer().tokens("宜宾数字化产融协同平台")
+    assert "产融协同" not in plain
+    assert "产融协同" in Tokenizer(["产融协同"]).tokens("宜宾数字化产融协同平台")
+    assert "陶溪川" in Tokenizer(["陶溪川"]).tokens("陶溪川抖音直播基地")
+
+
+def test_numbers_and_latin_words_stay_whole_and_punctuation_and_stop_words_go():
+    tokens = Tokenizer().tokens("2021年营业收入1.76万亿，同比增长18.8%；JD.com与5G的应用是什么？")
+    for whole in ("2021", "1.76", "18.8%", "jd.com", "5g"):
+        assert whole in tokens
+    assert not {"，", "；", "？", "的", "是", "什么"} & set(tokens)
+
+
+def test_full_width_traditional_and_case_are_folded():
+    assert fold("ＡＢＣ１２３") == "abc123"
+    assert fold("臺灣經濟發展") == "台湾经济发展"
+    assert Tokenizer().tokens("臺灣經濟") == Tokenizer().tokens("台湾经济")
+
+
+def test_a_simplified_question_finds_a_traditional_paragraph_and_the_reverse(tmp_path):
+    tokenizer = Tokenizer()
+    index = KeywordIndex(tmp_path / "k.sqlite")
+    index.add([(1, tokenizer.tokens("臺灣的半導體產業發展迅速。")),
+               (2, tokenizer.tokens("景德镇陶瓷产业")),
+               (3, tokenizer.tokens("宜宾白酒产业营业收入"))])
+    assert index.search(tokenizer.tokens("台湾半导体产业"), 3)[0][0] == 1
+    assert index.search(tokenizer.tokens("景德鎮陶瓷"), 3)[0][0] == 2
+
+
+def test_keyword_index_search_remove_and_idf(tmp_path):
+    tokenizer = Tokenizer()
+    index = KeywordIndex(tmp_path / "k.sqlite")
+    texts = {1: "宜宾白酒产业", 2: "景德镇陶瓷产业", 3: "梧州数字经济", 4: "泸州白酒博览会"}
+    index.add((i, tokenizer.tokens(t)) for i, t in texts.items())
+    hits = index.search(tokenizer.tokens("宜宾的白酒"), 10)
+    assert hits[0][0] == 1 and {i for i, _ in hits} == {1, 4}
+    assert all(score > 0 for _, score in hits)
+    assert index.search(tokenizer.tokens("宜宾的白酒"), 10, among=[4]) == [hits[1]]
+    idf = index.inverse_document_frequencies(["宜宾", "产业", "天气"])
+    assert idf["天气"] > idf["宜宾"] > idf["产业"] > 0
+    index.remove([1])
+    assert [i for i, _ in index.search(tokenizer.tokens("宜宾"), 10)] == []
+    assert index.search([], 10) == [] and index.search(['"bad'], 10) == []
