@@ -52,8 +52,8 @@ class RetrievalConfig:
     mode: str = "hybrid"
     candidates: int = 50
     vector_weight: float = 0.5
-    confident_similarity: float = 0.9
-    confident_coverage: float = 0.5
+    confident_similarity: float = 0.85
+    confident_coverage: float = 0.3
 
 
 @dataclass(frozen=True)

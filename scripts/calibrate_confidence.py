@@ -4,7 +4,8 @@ On-topic questions are asked of the pool they were written about; off-topic ones
 come from another set (Wikipedia questions asked of the news corpus, or DRCD
 questions asked of the CMRC pool). For each question the best hybrid passage's
 (cosine, idf coverage) is recorded, and every threshold pair of the grid is
-scored: precision/recall of flagging the off-topic ones as not confident.
+scored: precision/recall of flagging the off-topic ones as not confident. The best
+pair keeps 95% of on-topic questions confident and flags the most off-topic ones.
 
     .venv/bin/python scripts/calibrate_confidence.py --json artifacts/confidence.json
 """
@@ -89,19 +90,20 @@ def main() -> int:
         recall = flagged_off / len(off)
         return precision, recall, 1 - flagged_on / len(on)
 
-    def f1(pair):
-        total = 0.0
-        for on, off in setups.values():
-            p, r, _ = score(pair, on, off)
-            total += 2 * p * r / (p + r) if p + r else 0
-        return total / len(setups)
+    def objective(pair):
+        # Wrongly doubting a real question costs more than trusting an off-topic one
+        # (its passages are listed either way): keep 95% of on-topic questions
+        # confident in every setup, then flag as many off-topic ones as possible.
+        scores = [score(pair, on, off) for on, off in setups.values()]
+        kept = min(s[2] for s in scores)
+        return (kept >= 0.95, min(s[1] for s in scores), kept)
 
-    best = max(grid, key=f1)
+    best = max(grid, key=objective)
     current = (config.retrieval.confident_similarity, config.retrieval.confident_coverage)
     print("precision/recall of flagging off-topic questions; on-topic kept = share of on-topic "
           "questions still confident")
     rows = []
-    for label, pair in (("config", current), ("best F1", best)):
+    for label, pair in (("config", current), ("best", best)):
         for name, (on, off) in setups.items():
             p, r, kept = score(pair, on, off)
             print(f"{label:<8} similarity>={pair[0]:.2f} or coverage>={pair[1]:.2f}  "

@@ -1,0 +1,63 @@
+"""The retriever on a tiny index with the fake embedder: modes, highlight, confidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.errors import InvalidQuestionError
+from qa.index.saved_index import build_index, open_index
+from qa.retriever import Retriever
+from tests.fakes import FakeEmbedder
+
+ARTICLES = {
+    "yibin.txt": "宜宾是四川南部的城市。燃面是当地的传统小吃。\n\n"
+                 "白酒是宜宾的传统优势产业。2021年，宜宾白酒产业的营业收入突破1600亿元。"
+                 "2022年重点项目共计22个。",
+    "jingdezhen.txt": "景德镇陶瓷产业正在数字化转型。陶溪川直播基地今年3月成交额达4.35亿元。",
+    "wuzhou.txt": "梧州市第十四次党代会提出加快培育数字经济，推动产业数字化。",
+}
+
+
+@pytest.fixture
+def retriever(tmp_path, make_config):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in ARTICLES.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    config = make_config(chunking={"max_chars": 60, "min_chars": 10})
+    embedder = FakeEmbedder()
+    build_index(config, embedder, corpus, config.index_dir)
+    retriever = Retriever(config, open_index(config), embedder)
+    yield retriever
+    retriever.index.close()
+
+
+def test_highlight_marks_the_answering_sentence_not_the_first(retriever):
+    answer = retriever.ask("宜宾白酒产业2021年的营业收入是多少？", top_k=1)
+    best = answer.passages[0]
+    start, end = best.highlight
+    assert best.text.index("白酒是") < start
+    assert best.text[start:end] == "2021年，宜宾白酒产业的营业收入突破1600亿元。"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_each_mode_ranks_and_reports_both_component_scores(retriever, mode):
+    answer = retriever.ask("陶溪川直播基地成交额", top_k=2, mode=mode)
+    assert answer.mode == mode and answer.passages[0].citation.doc_id == "jingdezhen"
+    best = answer.passages[0]
+    assert best.keyword_score > 0 and 0 < best.vector_score <= 1
+    assert answer.to_dict()["passages"][0]["scores"] == {
+        "vector": round(best.vector_score, 6), "keyword": round(best.keyword_score, 6)}
+
+
+def test_an_off_topic_question_is_not_confident_but_still_lists_passages(retriever):
+    off_topic = retriever.ask("今天北京天气怎么样？")
+    assert off_topic.confident is False and off_topic.passages
+    assert retriever.ask("梧州第十四次党代会提出了什么？").confident is True
+
+
+def test_bad_mode_and_top_k_are_rejected(retriever):
+    with pytest.raises(InvalidQuestionError, match="mode"):
+        retriever.ask("宜宾", mode="fuzzy")
+    with pytest.raises(InvalidQuestionError, match="top_k"):
+        retriever.ask("宜宾", top_k=0)
