@@ -53,7 +53,7 @@ class RetrievalConfig:
     candidates: int = 50
     vector_weight: float = 0.5
     confident_similarity: float = 0.85
-    confident_coverage: float = 0.3
+    confident_coverage: float = 0.9
 
 
 @dataclass(frozen=True)

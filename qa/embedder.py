@@ -49,6 +49,10 @@ class SentenceTransformerEmbedder:
         location = self._locate(config, status)
         # Imported here: loading torch takes seconds, and most commands never embed.
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # Its "Loading weights" bar would land in every `qa ask` output.
+        transformers_logging.disable_progress_bar()
 
         self._model = SentenceTransformer(location, device="cpu")
         self.dimension = int(self._model.get_embedding_dimension())

@@ -51,6 +51,8 @@ class Retriever:
         # Chinese keywords for English questions (CC-CEDICT); loaded on first use.
         self.bridge = (EnglishBridge(config.model.cache_dir)
                        if config.keywords.english_bridge else None)
+        # A second of dictionary loading belongs to start-up, not to the first question.
+        index.tokenizer.load()
 
     def validate_question(self, question: object) -> str:
         """The question, stripped; raises InvalidQuestionError if it cannot be asked."""

@@ -44,6 +44,10 @@ class Tokenizer:
         self._jieba: jieba.Tokenizer | None = None
         self._lock = threading.Lock()
 
+    def load(self) -> None:
+        """Load jieba's dictionary now rather than on the first question."""
+        self._segmenter()
+
     def _segmenter(self) -> jieba.Tokenizer:
         # Built on first use: loading jieba's dictionary takes about a second.
         with self._lock:
