@@ -51,7 +51,8 @@ class RetrievalConfig:
     max_question_chars: int = 1000
     mode: str = "hybrid"
     candidates: int = 50
-    vector_weight: float = 0.5
+    vector_weight_min: float = 0.3
+    vector_weight_max: float = 0.6
     confident_similarity: float = 0.85
     confident_coverage: float = 0.9
 
@@ -180,8 +181,12 @@ def _check_ranges(instance: Any, where: str) -> None:
             raise ConfigError(f"{where}: top_k must not exceed max_top_k")
         if instance.mode not in MODES:
             raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}")
-        for name in ("vector_weight", "confident_similarity", "confident_coverage"):
+        names = ("vector_weight_min", "vector_weight_max", "confident_similarity",
+                 "confident_coverage")
+        for name in names:
             if not 0.0 <= getattr(instance, name) <= 1.0:
                 raise ConfigError(f"{where}: {name} must be between 0 and 1")
+        if instance.vector_weight_min > instance.vector_weight_max:
+            raise ConfigError(f"{where}: vector_weight_min must not exceed vector_weight_max")
     if isinstance(instance, ServerConfig) and instance.port > 65535:
         raise ConfigError(f"{where}: port must be at most 65535")

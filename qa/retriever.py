@@ -115,7 +115,7 @@ class Retriever:
             keyword = dict(self.index.keywords.search(query.tokens, depth))
         if mode == "hybrid":
             self._complete(query, vector, keyword)
-            ranked = blend(vector, keyword, self.config.retrieval.vector_weight)
+            ranked = blend(vector, keyword, self._vector_weight(query, keyword))
         else:
             ranked = single(vector, keyword, by=mode)
         top = ranked[:limit]
@@ -131,6 +131,33 @@ class Retriever:
                 for c in top
             ]
         return top
+
+    def _vector_weight(self, query: Query, keyword: dict[int, float]) -> float:
+        """The vector share of the blend for this question.
+
+        When the best keyword match holds most of the question's keyword weight, the
+        words themselves found the passage and keywords get more say; when it holds
+        little (a paraphrase, an English question) the vectors get more.
+        """
+        low = self.config.retrieval.vector_weight_min
+        high = self.config.retrieval.vector_weight_max
+        if not keyword or low == high:
+            return high
+        best = max(keyword, key=keyword.__getitem__)
+        chunk = self.index.store.chunks([best])[best]
+        coverage = self.keyword_coverage(query, chunk)
+        return high - (high - low) * coverage
+
+    def keyword_coverage(self, query: Query, chunk: StoredChunk) -> float:
+        """Share of the question's idf mass whose words appear in the chunk (with its
+        title and section)."""
+        idf = self.index.keywords.inverse_document_frequencies(query.tokens)
+        total = sum(idf.values())
+        if total <= 0:
+            return 0.0
+        text = "\n".join(part for part in (chunk.title, chunk.section, chunk.text) if part)
+        present = set(self.index.tokenizer.tokens(text))
+        return sum(w for t, w in idf.items() if t in present) / total
 
     def _complete(
         self,
@@ -183,18 +210,12 @@ class Retriever:
     def confidence_features(
         self, query: Query, chunk: StoredChunk, candidate: Candidate
     ) -> tuple[float, float]:
-        """(cosine similarity, share of the question's idf mass found in the passage).
+        """(cosine similarity, keyword coverage) of the best passage.
 
         An off-topic question's words are rare or absent in the index, so little
         of their weight is found even in the best passage, and its cosine is low.
         """
-        idf = self.index.keywords.inverse_document_frequencies(query.tokens)
-        total = sum(idf.values())
-        if total <= 0:
-            return candidate.vector, 0.0
-        text = "\n".join(part for part in (chunk.title, chunk.section, chunk.text) if part)
-        present = set(self.index.tokenizer.tokens(text))
-        return candidate.vector, sum(w for t, w in idf.items() if t in present) / total
+        return candidate.vector, self.keyword_coverage(query, chunk)
 
     def _highlights(self, query: Query, chunks: list[StoredChunk]) -> list[tuple[int, int]]:
         """The answering sentence of each passage: the one holding most of the question's

@@ -61,3 +61,15 @@ def test_bad_mode_and_top_k_are_rejected(retriever):
         retriever.ask("宜宾", mode="fuzzy")
     with pytest.raises(InvalidQuestionError, match="top_k"):
         retriever.ask("宜宾", top_k=0)
+
+
+def test_the_vector_share_grows_as_fewer_question_words_match(retriever):
+    settings = retriever.config.retrieval
+    matched = retriever.prepare("陶溪川直播基地成交额")
+    keyword = dict(retriever.index.keywords.search(matched.tokens, 5))
+    assert retriever._vector_weight(matched, keyword) == pytest.approx(settings.vector_weight_min)
+    assert retriever._vector_weight(matched, {}) == settings.vector_weight_max
+    partly = retriever.prepare("陶溪川的天气和交通")
+    hits = dict(retriever.index.keywords.search(partly.tokens, 5))
+    weight = retriever._vector_weight(partly, hits)
+    assert settings.vector_weight_min < weight < settings.vector_weight_max
