@@ -79,8 +79,6 @@ def main() -> int:
         methods[f"blend {w}"] = lambda v, k, w=w: fusion.blend(v, k, w)
     for w in (0.3, 0.4, 0.5):
         methods[f"rrf {w}"] = lambda v, k, w=w: fusion.reciprocal_rank(v, k, w)
-    extra = getattr(fusion, "EXPERIMENTS", {})
-    methods.update(extra)
     files = sorted({r[0] for r in rows})
     print(f"{'method':<22}" + "".join(f"{f[:14]:>16}{'':>8}" for f in files))
     for name, fn in methods.items():

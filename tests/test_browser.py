@@ -234,6 +234,20 @@ def test_shift_enter_is_a_new_line_and_enter_sends(tab):
     expect(page.locator("#question")).to_have_value("")
 
 
+def test_the_chosen_search_mode_and_count_are_sent(tab):
+    import json
+
+    page = tab.page
+    page.goto(tab.base + "/")
+    page.select_option("#mode", "keyword")
+    page.select_option("#top-k", "3")
+    with page.expect_response(lambda r: r.url.endswith("/api/ask")) as response:
+        tab.ask("宜宾白酒")
+    body = json.loads(response.value.request.post_data)
+    assert body == {"question": "宜宾白酒", "top_k": 3, "mode": "keyword"}
+    assert response.value.json()["mode"] == "keyword"
+
+
 def test_it_works_on_a_phone_sized_screen(browser, fake_server):
     from playwright.sync_api import expect
 

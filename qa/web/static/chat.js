@@ -13,6 +13,7 @@
   var form = document.getElementById("ask-form");
   var input = document.getElementById("question");
   var topK = document.getElementById("top-k");
+  var mode = document.getElementById("mode");
   var send = document.getElementById("send");
   var conversation = document.getElementById("conversation");
   var welcome = document.getElementById("welcome");
@@ -145,7 +146,7 @@
     fetch("/api/ask", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ question: question, top_k: Number(topK.value) }),
+      body: JSON.stringify({ question: question, top_k: Number(topK.value), mode: mode.value }),
       signal: controller.signal,
     })
       .then(function (response) {
