@@ -110,10 +110,15 @@ def index_command(corpus_dir: Path | None, index_dir: Path | None, config_path: 
             bar.close()
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+    reused = getattr(embedder, "reused", 0)
+    embedded = report.chunks - reused
+    speed = (f"{embedded / report.embed_seconds:.1f} passages/s"
+             if embedded and report.embed_seconds > 0 else "nothing new to embed")
+    cache_note = f", {reused} vectors reused from the cache" if reused else ""
     click.echo(
         f"indexed {report.documents} documents, {report.chunks} chunks "
-        f"({len(report.skipped)} files skipped) in {report.seconds:.1f} s, "
-        f"{report.passages_per_second:.1f} passages/s -> {index_dir}"
+        f"({len(report.skipped)} files skipped{cache_note}) in {report.seconds:.1f} s, "
+        f"{speed} -> {index_dir}"
     )
 
 

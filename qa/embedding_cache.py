@@ -32,6 +32,9 @@ class CachedEmbedder:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False)
         self._db.execute(SCHEMA)
+        # Passages found in the cache and passages actually embedded, since creation.
+        self.reused = 0
+        self.embedded = 0
 
     def close(self) -> None:
         """Close the cache file."""
@@ -70,6 +73,9 @@ class CachedEmbedder:
         for i, key in enumerate(keys):
             if key in cached:
                 result[i] = cached[key]
+        if kind == "passage":
+            self.reused += len(texts) - len(missing)
+            self.embedded += len(missing)
         if progress and len(texts) > len(missing):
             progress(len(texts) - len(missing))
         if missing:

@@ -51,10 +51,6 @@ class BuildReport:
     embed_seconds: float
     skipped: list[SkippedFile] = field(default_factory=list)
 
-    @property
-    def passages_per_second(self) -> float:
-        return self.chunks / self.embed_seconds if self.embed_seconds > 0 else 0.0
-
 
 @dataclass
 class OpenIndex:
