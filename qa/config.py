@@ -51,7 +51,7 @@ class RetrievalConfig:
     max_question_chars: int = 1000
     mode: str = "hybrid"
     candidates: int = 50
-    vector_weight_min: float = 0.3
+    vector_weight_min: float = 0.25
     vector_weight_max: float = 0.6
     confident_similarity: float = 0.85
     confident_coverage: float = 0.9
