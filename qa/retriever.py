@@ -33,6 +33,8 @@ class Query:
     text: str
     vector: np.ndarray
     tokens: list[str]
+    # Inverse document frequency of each token in the index, for weighting.
+    idf: dict[str, float]
 
 
 class Retriever:
@@ -93,7 +95,8 @@ class Retriever:
         if terms:
             # Through the tokenizer, so that a term matches the index's own words.
             tokens += self.index.tokenizer.tokens(terms)
-        return Query(question, vector, tokens)
+        return Query(question, vector, tokens,
+                     self.index.keywords.inverse_document_frequencies(tokens))
 
     def embedding_text(self, question: str) -> str:
         """What is embedded for a question: with an English question's Chinese terms
@@ -151,13 +154,12 @@ class Retriever:
     def keyword_coverage(self, query: Query, chunk: StoredChunk) -> float:
         """Share of the question's idf mass whose words appear in the chunk (with its
         title and section)."""
-        idf = self.index.keywords.inverse_document_frequencies(query.tokens)
-        total = sum(idf.values())
+        total = sum(query.idf.values())
         if total <= 0:
             return 0.0
         text = "\n".join(part for part in (chunk.title, chunk.section, chunk.text) if part)
         present = set(self.index.tokenizer.tokens(text))
-        return sum(w for t, w in idf.items() if t in present) / total
+        return sum(w for t, w in query.idf.items() if t in present) / total
 
     def _complete(
         self,
@@ -221,7 +223,7 @@ class Retriever:
         """The answering sentence of each passage: the one holding most of the question's
         keyword weight (idf), then most of its character bigrams; failing any overlap
         (an English question, say), the one closest to the question's vector."""
-        idf = self.index.keywords.inverse_document_frequencies(query.tokens)
+        idf = query.idf
         spans_per_chunk = [passage_sentences(chunk.text) for chunk in chunks]
         results: list[tuple[int, int]] = []
         needs_model: list[int] = []

@@ -36,10 +36,10 @@ def collect(paths: list[Path], config_path: str, dump: Path | None):
         retriever = Retriever(eval_config, index, embedder)
         stored = index.store.chunks(index.store.all_chunk_ids())
         doc_of = {chunk_id: chunk.doc_id for chunk_id, chunk in stored.items()}
-        vectors = embedder.embed_queries([q.question for q in evalset.questions])
+        vectors = embedder.embed_queries(
+            [retriever.embedding_text(q.question) for q in evalset.questions])
         for n, (question, vector) in enumerate(zip(evalset.questions, vectors, strict=True)):
-            query = retriever.prepare(question.question)
-            query = type(query)(query.text, vector, query.tokens)
+            query = retriever.prepare(question.question, vector=vector)
             v = dict(index.vectors.search(query.vector, 50))
             k = dict(index.keywords.search(query.tokens, 50))
             retriever._complete(query, v, k)
