@@ -1,8 +1,10 @@
 """Compare fusion methods on SQuAD-format dev files, from one set of candidate lists.
 
 Builds the pool once (embeddings come from the cache that `qa eval` fills), takes
-each question's top candidates from both indexes with both scores, then ranks
-them with every method/weight in the grid. Prints recall@1 / MRR@10 per method.
+each question's top candidates from both indexes with both scores (and how much
+of its keyword weight the best keyword match holds), then ranks them with every
+method/weight in the grid. Prints recall@1 / MRR@10 per method. `--dump FILE`
+keeps the candidates so that `--load FILE` can try new methods in seconds.
 
     .venv/bin/python scripts/tune_fusion.py ../shared/benchmarks/drcd/DRCD_dev.json
 """
@@ -43,7 +45,11 @@ def collect(paths: list[Path], config_path: str, dump: Path | None):
             v = dict(index.vectors.search(query.vector, 50))
             k = dict(index.keywords.search(query.tokens, 50))
             retriever._complete(query, v, k)
-            rows.append((question.file, question.paragraph_id, v, k, len(query.tokens)))
+            coverage = 0.0
+            if k:
+                best = max(k, key=k.__getitem__)
+                coverage = retriever.keyword_coverage(query, stored[best])
+            rows.append((question.file, question.paragraph_id, v, k, coverage))
             if n % 500 == 0:
                 print(f"{n}/{len(evalset.questions)}", file=sys.stderr)
     if dump:
@@ -53,8 +59,8 @@ def collect(paths: list[Path], config_path: str, dump: Path | None):
 
 def score(rows, doc_of, rank_fn):
     ranks = []
-    for _file, gold, v, k, _ in rows:
-        ranked = rank_fn(v, k)
+    for _file, gold, v, k, coverage in rows:
+        ranked = rank_fn(v, k, coverage)
         order = paragraph_ranking([doc_of[c.chunk_id] for c in ranked])
         ranks.append(order.index(gold) + 1 if gold in order else None)
     return metrics(ranks)
@@ -72,13 +78,18 @@ def main() -> int:
     else:
         rows, doc_of = collect(args.files, args.config, args.dump)
     methods = {
-        "vector": lambda v, k: fusion.single(v, k, "vector"),
-        "keyword": lambda v, k: fusion.single(v, k, "keyword"),
+        "vector": lambda v, k, c: fusion.single(v, k, "vector"),
+        "keyword": lambda v, k, c: fusion.single(v, k, "keyword"),
     }
     for w in (0.2, 0.3, 0.4, 0.5, 0.6):
-        methods[f"blend {w}"] = lambda v, k, w=w: fusion.blend(v, k, w)
+        methods[f"blend {w}"] = lambda v, k, c, w=w: fusion.blend(v, k, w)
     for w in (0.3, 0.4, 0.5):
-        methods[f"rrf {w}"] = lambda v, k, w=w: fusion.reciprocal_rank(v, k, w)
+        methods[f"rrf {w}"] = lambda v, k, c, w=w: fusion.reciprocal_rank(v, k, w)
+    # The product's per-question weight: from `high` down to `low` as the best
+    # keyword match holds more of the question's idf weight (Retriever._vector_weight).
+    for low, high in ((0.2, 0.6), (0.25, 0.6), (0.3, 0.6), (0.3, 0.7)):
+        methods[f"adaptive {low}-{high}"] = (
+            lambda v, k, c, low=low, high=high: fusion.blend(v, k, high - (high - low) * c))
     files = sorted({r[0] for r in rows})
     print(f"{'method':<22}" + "".join(f"{f[:14]:>16}{'':>8}" for f in files))
     for name, fn in methods.items():
