@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import click
 
 from qa.answer import Answer
-from qa.config import Config, load_config
+from qa.config import MODES, Config, config_from_mapping, load_config, resolve_paths
 from qa.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import QAError
 
@@ -62,8 +62,6 @@ def read_config(config_path: Path | None) -> Config:
 
 def load_config_defaults() -> Config:
     """Default settings with paths relative to the current folder."""
-    from qa.config import config_from_mapping, resolve_paths
-
     return resolve_paths(config_from_mapping({}), Path.cwd())
 
 
@@ -126,7 +124,7 @@ def index_command(corpus_dir: Path | None, index_dir: Path | None, config_path: 
 @click.argument("question", required=False)
 @click.option("-k", "--top-k", type=int, default=None, help="How many passages (default 5).")
 @click.option(
-    "--mode", type=click.Choice(["hybrid", "vector", "keyword"]), default=None,
+    "--mode", type=click.Choice(MODES), default=None,
     help="How to search (default from config: hybrid).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
@@ -150,13 +148,11 @@ def ask_command(
         raise click.UsageError("give either a QUESTION or --file FILE")
     config = read_config(config_path)
     try:
+        retriever = _open_retriever(config)
         if question is not None:
-            retriever = _open_retriever(config)
-            retriever.validate_question(question)
             answer = retriever.ask(question, top_k, mode)
             click.echo(_format_json(answer) if as_json else format_answer(answer))
             return
-        retriever = _open_retriever(config)
         for line in _questions(question_file):
             try:
                 answer = retriever.ask(line, top_k, mode)
@@ -177,7 +173,7 @@ def ask_command(
 @main.command("eval")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
-    "--mode", type=click.Choice(["all", "hybrid", "vector", "keyword"]), default="all",
+    "--mode", type=click.Choice(["all", *MODES]), default="all",
     help="Which search modes to measure (default: all).",
 )
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
@@ -188,7 +184,6 @@ def eval_command(files: tuple[Path, ...], mode: str, json_out: Path | None,
     """Measure retrieval on SQuAD-format FILES, indexed together as one pool."""
     from tqdm import tqdm
 
-    from qa.config import MODES
     from qa.evaluation import evaluate
 
     config = read_config(config_path)
@@ -244,7 +239,6 @@ def _open_retriever(config: Config):
 
     index = open_index(config)  # fails fast, before the model loads, if there is no index
     return Retriever(config, index, load_embedder(config))
-
 
 
 def _questions(stream: TextIO) -> Iterator[str]:

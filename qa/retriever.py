@@ -90,7 +90,7 @@ class Retriever:
         """
         terms = self._bridge_terms(question)
         if vector is None:
-            vector = self.embedder.embed_queries([self.embedding_text(question)])[0]
+            vector = self.embedder.embed_queries([_with_terms(question, terms)])[0]
         tokens = self.index.tokenizer.tokens(question)
         if terms:
             # Through the tokenizer, so that a term matches the index's own words.
@@ -101,8 +101,7 @@ class Retriever:
     def embedding_text(self, question: str) -> str:
         """What is embedded for a question: with an English question's Chinese terms
         appended, which link it to Chinese passages better than the English alone."""
-        terms = self._bridge_terms(question)
-        return f"{question} {terms}" if terms else question
+        return _with_terms(question, self._bridge_terms(question))
 
     def _bridge_terms(self, question: str) -> str:
         return " ".join(self.bridge.terms(question)) if self.bridge is not None else ""
@@ -248,6 +247,10 @@ class Retriever:
                 results[position] = best_span(spans_per_chunk[position], scores)
                 cursor += count
         return results
+
+
+def _with_terms(question: str, terms: str) -> str:
+    return f"{question} {terms}" if terms else question
 
 
 def _citation(chunk: StoredChunk) -> Citation:
