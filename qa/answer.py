@@ -16,7 +16,11 @@ class Citation:
     date: str | None
     url: str | None
     section: str | None
+    # `paragraph` is the first paragraph the passage covers (kept for compatibility);
+    # a passage that merged short paragraphs covers paragraph_start..paragraph_end.
     paragraph: int
+    paragraph_start: int
+    paragraph_end: int
     char_start: int
     char_end: int
 

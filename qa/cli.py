@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -80,44 +81,184 @@ def main(verbose: bool) -> None:
 @main.command("index")
 @click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--index", "index_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--rebuild", is_flag=True,
+              help="Build a new index from scratch (the old one serves until it is done).")
 @config_option
-def index_command(corpus_dir: Path | None, index_dir: Path | None, config_path: Path | None):
-    """Load, chunk and embed the corpus into the index folder."""
-    from tqdm import tqdm
-
-    from qa.index.saved_index import build_index
+def index_command(corpus_dir: Path | None, index_dir: Path | None, rebuild: bool,
+                  config_path: Path | None):
+    """Sync the index with the corpus folder: add new files, replace changed ones,
+    remove deleted ones; unchanged files cost nothing."""
+    from qa.index.saved_index import sync_index
 
     config = read_config(config_path)
     corpus_dir = (corpus_dir or config.corpus_dir).resolve()
     index_dir = (index_dir or config.index_dir).resolve()
-    bar: tqdm | None = None
+    factory = _embedder_factory(config)
+    with _progress_bar() as progress:
+        try:
+            report = sync_index(config, factory, corpus_dir, index_dir, rebuild=rebuild,
+                                progress=progress)
+        except QAError as exc:
+            raise click.ClickException(str(exc)) from None
+    _print_report("rebuilt" if rebuild else "synced", report, index_dir, factory)
 
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, desc="embedding", unit="passage", file=sys.stderr)
-        bar.update(done - bar.n)
 
+@main.command("add")
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(path_type=Path, exists=True))
+@config_option
+def add_command(paths: tuple[Path, ...], config_path: Path | None) -> None:
+    """Add or replace the documents of files or folders (PATH...)."""
+    from qa.index.indexer import Indexer
+
+    config = read_config(config_path)
+    factory = _embedder_factory(config)
+    with _progress_bar() as progress:
+        try:
+            with _writable_engine(config, factory) as engine:
+                report = Indexer(config, engine, factory, progress).add_paths(paths)
+        except QAError as exc:
+            raise click.ClickException(str(exc)) from None
+    _print_report("added", report, config.index_dir, factory)
+    if report.skipped and not (report.added or report.replaced or report.unchanged):
+        raise SystemExit(1)
+
+
+@main.command("remove")
+@click.argument("doc_ids", nargs=-1, required=True)
+@config_option
+def remove_command(doc_ids: tuple[str, ...], config_path: Path | None) -> None:
+    """Remove documents (DOC_ID...) from the index."""
+    from qa.index.indexer import Indexer
+
+    config = read_config(config_path)
     try:
-        embedder = cached(load_embedder(config), config)
-        report = build_index(config, embedder, corpus_dir, index_dir, progress=progress)
+        with _writable_engine(config, None) as engine:
+            with engine.snapshot() as snapshot:
+                origins = {d: info[1] for d in doc_ids if (info := snapshot.document_info(d))}
+            found = Indexer(config, engine, _embedder_factory(config)).remove(doc_ids)
     except QAError as exc:
         raise click.ClickException(str(exc)) from None
+    corpus = str(config.corpus_dir.resolve()) + "/"
+    for doc_id, was_there in found.items():
+        if not was_there:
+            click.echo(f"no document {doc_id!r} in the index", err=True)
+            continue
+        click.echo(f"removed {doc_id}")
+        origin = origins.get(doc_id, "")
+        if origin.startswith(corpus) and Path(origin).exists():
+            click.echo(f"  note: its file {origin} is still in the corpus folder, so the next "
+                       "`qa index` adds it again; delete the file to keep it out", err=True)
+    if not all(found.values()):
+        raise SystemExit(1)
+
+
+@main.command("check")
+@click.option("--repair", is_flag=True,
+              help="Rebuild what can be rebuilt from the store, without re-embedding.")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path, file_okay=False))
+@config_option
+def check_command(repair: bool, index_dir: Path | None, config_path: Path | None) -> None:
+    """Verify the index; exit non-zero naming each problem found."""
+    from qa.index.check import check_index, repair_index
+
+    config = read_config(config_path)
+    if index_dir:
+        config = config.replace(index_dir=index_dir.resolve())
+    try:
+        if repair:
+            for line in repair_index(config):
+                click.echo(f"repaired: {line}")
+        result = check_index(config)
+    except QAError as exc:
+        raise click.ClickException(str(exc)) from None
+    for problem in result.problems:
+        click.echo(f"problem: {problem}", err=True)
+    if result.problems:
+        hint = "" if repair else "; `qa check --repair` fixes what the store can rebuild"
+        raise click.ClickException(f"{len(result.problems)} problem(s) in the index at "
+                                   f"{config.index_dir}{hint}")
+    click.echo(f"ok: {result.documents} documents, {result.chunks} chunks, "
+               f"generation {result.generation} ({config.index_dir})")
+
+
+class _EmbedderFactory:
+    """Loads the model on first use only: a sync with nothing new to embed skips it."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.embedder: Embedder | None = None
+
+    def __call__(self) -> Embedder:
+        if self.embedder is None:
+            self.embedder = cached(load_embedder(self.config), self.config)
+        return self.embedder
+
+
+def _embedder_factory(config: Config) -> _EmbedderFactory:
+    return _EmbedderFactory(config)
+
+
+@contextmanager
+def _writable_engine(config: Config, factory: Callable[[], Embedder] | None):
+    """The live index, created empty first if there is none (when a model is at hand);
+    leftovers of crashed runs are cleaned and the vector cache saved at the end."""
+    from qa.index.layout import IndexFolder
+    from qa.index.local_engine import LocalEngine, create_index
+
+    folder = IndexFolder(config.index_dir)
+    with folder.writer_lock():
+        folder.remove_leftovers()
+        if factory is not None and not folder.is_legacy() and folder.current_store() is None:
+            create_index(config, folder.path, factory().dimension)
+    engine = LocalEngine(config, folder.path)
+    try:
+        yield engine
+        with folder.writer_lock():
+            engine.save_vector_cache()
+    finally:
+        engine.close()
+
+
+@contextmanager
+def _progress_bar():
+    """A progress callback drawing bytes read, documents and passages, with an ETA."""
+    from tqdm import tqdm
+
+    bar: tqdm | None = None
+
+    def progress(state) -> None:
+        nonlocal bar
+        if bar is None and state.bytes_total:
+            bar = tqdm(total=state.bytes_total, desc="indexing", unit="B", unit_scale=True,
+                       file=sys.stderr)
+        if bar is not None:
+            bar.total = max(bar.total, state.bytes_total)
+            bar.update(state.bytes_done - bar.n)
+            bar.set_postfix(documents=state.documents, passages=state.passages,
+                            refresh=False)
+
+    try:
+        yield progress
     finally:
         if bar is not None:
             bar.close()
+
+
+def _print_report(verb: str, report, index_dir: Path, factory: _EmbedderFactory) -> None:
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
-    reused = getattr(embedder, "reused", 0)
-    embedded = report.chunks - reused
-    speed = (f"{embedded / report.embed_seconds:.1f} passages/s"
-             if embedded and report.embed_seconds > 0 else "nothing new to embed")
-    cache_note = f", {reused} vectors reused from the cache" if reused else ""
-    click.echo(
-        f"indexed {report.documents} documents, {report.chunks} chunks "
-        f"({len(report.skipped)} files skipped{cache_note}) in {report.seconds:.1f} s, "
-        f"{speed} -> {index_dir}"
-    )
+    embedded = getattr(factory.embedder, "embedded", report.passages)
+    reused = report.passages - embedded
+    if not report.passages:
+        work = "nothing new to embed"
+    else:
+        work = f"{report.passages} passages"
+        if reused:
+            work += f" ({reused} vectors from the cache)"
+        if embedded and report.embed_seconds > 0:
+            work += f", {embedded / report.embed_seconds:.1f} passages/s embedded"
+    click.echo(f"{verb}: {report.summary()}; {work}; {report.seconds:.1f} s -> {index_dir}")
 
 
 @main.command("ask")
@@ -237,8 +378,8 @@ def _open_retriever(config: Config):
     from qa.index.saved_index import open_index
     from qa.retriever import Retriever
 
-    index = open_index(config)  # fails fast, before the model loads, if there is no index
-    return Retriever(config, index, load_embedder(config))
+    engine = open_index(config)  # fails fast, before the model loads, if there is no index
+    return Retriever(config, engine, load_embedder(config))
 
 
 def _questions(stream: TextIO) -> Iterator[str]:

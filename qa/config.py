@@ -63,6 +63,12 @@ class ServerConfig:
     port: int = 8000
     threads: int = 4
     max_body_bytes: int = 65536
+    # Largest document a write request may send (JSON or a file upload).
+    max_upload_bytes: int = 20 * 1024 * 1024
+    # A file with one API key per line (besides the QA_API_KEYS environment variable).
+    api_key_file: str = ""
+    # Ask for a key on read routes (ask, documents) too, not only on writes.
+    keys_for_reads: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,9 @@ def resolve_paths(config: Config, base: Path) -> Config:
         corpus_dir=absolute(config.corpus_dir),
         index_dir=absolute(config.index_dir),
         model=dataclasses.replace(config.model, cache_dir=absolute(config.model.cache_dir)),
+        server=dataclasses.replace(config.server, api_key_file=(
+            str(absolute(Path(config.server.api_key_file))) if config.server.api_key_file
+            else "")),
     )
 
 
@@ -168,7 +177,7 @@ def _check_ranges(instance: Any, where: str) -> None:
         ModelConfig: ("batch_size",),
         ChunkingConfig: ("max_chars",),
         RetrievalConfig: ("top_k", "max_top_k", "max_question_chars", "candidates"),
-        ServerConfig: ("port", "threads", "max_body_bytes"),
+        ServerConfig: ("port", "threads", "max_body_bytes", "max_upload_bytes"),
     }.get(type(instance), ())
     for name in positive:
         if getattr(instance, name) < 1:

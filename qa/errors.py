@@ -23,3 +23,11 @@ class InvalidQuestionError(QAError):
 
 class DocumentNotFoundError(QAError):
     """No document with that id is in the index."""
+
+
+class IndexLockedError(QAError):
+    """Another process is writing to the index and did not finish in time."""
+
+
+class IndexDamagedError(QAError):
+    """The index files are unreadable or disagree with each other."""

@@ -108,12 +108,12 @@ def evaluate(
             source=", ".join(p.name for p in paths),
         )
         eval_config = config.replace(index_dir=index_dir)
-        index = open_index(eval_config)
+        engine = open_index(eval_config)
         try:
-            retriever = Retriever(eval_config, index, embedder)
+            retriever = Retriever(eval_config, engine, embedder)
             ranks, latencies = _ask_all(retriever, evalset.questions, modes, progress)
         finally:
-            index.close()
+            engine.close()
     results = []
     for file, paragraphs in evalset.paragraphs_per_file.items():
         positions = [i for i, q in enumerate(evalset.questions) if q.file == file]
@@ -153,12 +153,14 @@ def _ask_all(
         zip(questions, texts, vectors, strict=True), start=1
     ):
         started = time.perf_counter()
-        query = retriever.prepare(text, vector=vector)
+        with retriever.engine.snapshot() as snapshot:
+            query = retriever.prepare(text, vector=vector, snapshot=snapshot)
         prepared_ms = (time.perf_counter() - started) * 1000 + embed_ms
         for mode in modes:
             started = time.perf_counter()
-            ranked = retriever.rank(query, mode, CHUNK_DEPTH)
-            chunks = retriever.index.store.chunks([c.chunk_id for c in ranked])
+            with retriever.engine.snapshot() as snapshot:
+                ranked = retriever.rank(query, mode, CHUNK_DEPTH, snapshot)
+                chunks = snapshot.chunks([c.chunk_id for c in ranked])
             order = paragraph_ranking([chunks[c.chunk_id].doc_id for c in ranked])
             latencies[mode].append(prepared_ms + (time.perf_counter() - started) * 1000)
             found = question.paragraph_id in order

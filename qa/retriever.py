@@ -15,8 +15,10 @@ from qa.embedder import Embedder
 from qa.errors import IndexMismatchError, InvalidQuestionError
 from qa.fusion import Candidate, blend, single
 from qa.highlight import best_span, overlap_scores, passage_sentences
-from qa.index.saved_index import OpenIndex, check_manifest
+from qa.index.engine import Engine, Snapshot
+from qa.index.manifest import check_manifest
 from qa.index.store import StoredChunk
+from qa.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -40,21 +42,22 @@ class Query:
 class Retriever:
     """Answers questions from an open index with one embedding model."""
 
-    def __init__(self, config: Config, index: OpenIndex, embedder: Embedder):
-        if embedder.dimension != index.vectors.dimension:
+    def __init__(self, config: Config, engine: Engine, embedder: Embedder):
+        if embedder.dimension != engine.dimension:
             raise IndexMismatchError(
                 f"the model gives {embedder.dimension}-dimensional vectors but the index "
-                f"holds {index.vectors.dimension}; run `qa index` to rebuild it"
+                f"holds {engine.dimension}; run `qa index --rebuild` to rebuild it"
             )
-        check_manifest(index.manifest, config, embedder.dimension)
+        check_manifest(engine.manifest, config, embedder.dimension)
         self.config = config
-        self.index = index
+        self.engine = engine
         self.embedder = embedder
+        self.tokenizer = Tokenizer(config.keywords.user_words)
         # Chinese keywords for English questions (CC-CEDICT); loaded on first use.
         self.bridge = (EnglishBridge(config.model.cache_dir)
                        if config.keywords.english_bridge else None)
         # A second of dictionary loading belongs to start-up, not to the first question.
-        index.tokenizer.load()
+        self.tokenizer.load()
 
     def validate_question(self, question: object) -> str:
         """The question, stripped; raises InvalidQuestionError if it cannot be asked."""
@@ -83,7 +86,8 @@ class Retriever:
             raise InvalidQuestionError(f"mode must be one of {', '.join(MODES)}")
         return str(mode)
 
-    def prepare(self, question: str, vector: np.ndarray | None = None) -> Query:
+    def prepare(self, question: str, vector: np.ndarray | None = None,
+                snapshot: Snapshot | None = None) -> Query:
         """Embed (unless `vector` is given) and tokenise a validated question.
 
         A `vector` given should embed `embedding_text(question)`, as `ask` does.
@@ -91,12 +95,14 @@ class Retriever:
         terms = self._bridge_terms(question)
         if vector is None:
             vector = self.embedder.embed_queries([_with_terms(question, terms)])[0]
-        tokens = self.index.tokenizer.tokens(question)
+        tokens = self.tokenizer.tokens(question)
         if terms:
             # Through the tokenizer, so that a term matches the index's own words.
-            tokens += self.index.tokenizer.tokens(terms)
-        return Query(question, vector, tokens,
-                     self.index.keywords.inverse_document_frequencies(tokens))
+            tokens += self.tokenizer.tokens(terms)
+        if snapshot is None:
+            with self.engine.snapshot() as snapshot:
+                return Query(question, vector, tokens, snapshot.idf(tokens))
+        return Query(question, vector, tokens, snapshot.idf(tokens))
 
     def embedding_text(self, question: str) -> str:
         """What is embedded for a question: with an English question's Chinese terms
@@ -106,18 +112,22 @@ class Retriever:
     def _bridge_terms(self, question: str) -> str:
         return " ".join(self.bridge.terms(question)) if self.bridge is not None else ""
 
-    def rank(self, query: Query, mode: str, limit: int) -> list[Candidate]:
+    def rank(self, query: Query, mode: str, limit: int,
+             snapshot: Snapshot | None = None) -> list[Candidate]:
         """The best `limit` chunks for a prepared question, with both components' scores."""
+        if snapshot is None:
+            with self.engine.snapshot() as snapshot:
+                return self.rank(query, mode, limit, snapshot)
         depth = max(self.config.retrieval.candidates, limit)
         vector: dict[int, float] = {}
         keyword: dict[int, float] = {}
         if mode in ("hybrid", "vector"):
-            vector = dict(self.index.vectors.search(query.vector, depth))
+            vector = dict(snapshot.vector_search(query.vector, depth))
         if mode in ("hybrid", "keyword"):
-            keyword = dict(self.index.keywords.search(query.tokens, depth))
+            keyword = dict(snapshot.keyword_search(query.tokens, depth))
         if mode == "hybrid":
-            self._complete(query, vector, keyword)
-            ranked = blend(vector, keyword, self._vector_weight(query, keyword))
+            self._complete(snapshot, query, vector, keyword)
+            ranked = blend(vector, keyword, self._vector_weight(snapshot, query, keyword))
         else:
             ranked = single(vector, keyword, by=mode)
         top = ranked[:limit]
@@ -126,7 +136,7 @@ class Retriever:
             ids = [c.chunk_id for c in top]
             other_vector = dict(vector)
             other_keyword = dict(keyword)
-            self._complete(query, other_vector, other_keyword, only=ids)
+            self._complete(snapshot, query, other_vector, other_keyword, only=ids)
             top = [
                 Candidate(c.chunk_id, other_vector[c.chunk_id], other_keyword[c.chunk_id],
                           c.score)
@@ -134,7 +144,8 @@ class Retriever:
             ]
         return top
 
-    def _vector_weight(self, query: Query, keyword: dict[int, float]) -> float:
+    def _vector_weight(self, snapshot: Snapshot, query: Query,
+                       keyword: dict[int, float]) -> float:
         """The vector share of the blend for this question.
 
         When the best keyword match holds most of the question's keyword weight, the
@@ -146,7 +157,7 @@ class Retriever:
         if not keyword or low == high:
             return high
         best = max(keyword, key=keyword.__getitem__)
-        chunk = self.index.store.chunks([best])[best]
+        chunk = snapshot.chunks([best])[best]
         coverage = self.keyword_coverage(query, chunk)
         return high - (high - low) * coverage
 
@@ -157,11 +168,12 @@ class Retriever:
         if total <= 0:
             return 0.0
         text = "\n".join(part for part in (chunk.title, chunk.section, chunk.text) if part)
-        present = set(self.index.tokenizer.tokens(text))
+        present = set(self.tokenizer.tokens(text))
         return sum(w for t, w in query.idf.items() if t in present) / total
 
     def _complete(
         self,
+        snapshot: Snapshot,
         query: Query,
         vector: dict[int, float],
         keyword: dict[int, float],
@@ -171,11 +183,11 @@ class Retriever:
         ids = only if only is not None else sorted(set(vector) | set(keyword))
         missing_vector = [i for i in ids if i not in vector]
         if missing_vector:
-            scores = self.index.vectors.vectors(missing_vector) @ query.vector
+            scores = snapshot.vectors(missing_vector) @ query.vector
             vector.update(zip(missing_vector, map(float, scores), strict=True))
         missing_keyword = [i for i in ids if i not in keyword]
         if missing_keyword:
-            found = dict(self.index.keywords.search(
+            found = dict(snapshot.keyword_search(
                 query.tokens, len(missing_keyword), among=missing_keyword))
             keyword.update({i: found.get(i, 0.0) for i in missing_keyword})
 
@@ -185,9 +197,10 @@ class Retriever:
         question = self.validate_question(question)
         top_k = self.validate_top_k(self.config.retrieval.top_k if top_k is None else top_k)
         mode = self.validate_mode(mode or self.config.retrieval.mode)
-        query = self.prepare(question)
-        ranked = self.rank(query, mode, top_k)
-        chunks = self.index.store.chunks([c.chunk_id for c in ranked])
+        with self.engine.snapshot() as snapshot:
+            query = self.prepare(question, snapshot=snapshot)
+            ranked = self.rank(query, mode, top_k, snapshot)
+            chunks = snapshot.chunks([c.chunk_id for c in ranked])
         found = [(chunks[c.chunk_id], c) for c in ranked if c.chunk_id in chunks]
         highlights = self._highlights(query, [chunk for chunk, _ in found])
         passages = [
@@ -228,7 +241,7 @@ class Retriever:
         needs_model: list[int] = []
         for position, (chunk, spans) in enumerate(zip(chunks, spans_per_chunk, strict=True)):
             sentences = [chunk.text[s:e] for s, e in spans]
-            token_sets = [set(self.index.tokenizer.tokens(text)) for text in sentences]
+            token_sets = [set(self.tokenizer.tokens(text)) for text in sentences]
             weights = [sum(w for t, w in idf.items() if t in tokens) for tokens in token_sets]
             bigrams = overlap_scores(query.text, sentences)
             scores = [(w, b) for w, b in zip(weights, bigrams, strict=True)]
@@ -262,6 +275,8 @@ def _citation(chunk: StoredChunk) -> Citation:
         url=chunk.url,
         section=chunk.section,
         paragraph=chunk.paragraph,
+        paragraph_start=chunk.paragraph,
+        paragraph_end=chunk.paragraph_end,
         char_start=chunk.char_start,
         char_end=chunk.char_end,
     )

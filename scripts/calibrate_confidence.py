@@ -37,7 +37,8 @@ def features(retriever: Retriever, questions: list[str]) -> list[tuple[float, fl
     for text, vector in zip(questions, vectors, strict=True):
         query = retriever.prepare(text, vector=vector)
         best = retriever.rank(query, "hybrid", 1)[0]
-        chunk = retriever.index.store.chunks([best.chunk_id])[best.chunk_id]
+        with retriever.engine.snapshot() as snapshot:
+            chunk = snapshot.chunks([best.chunk_id])[best.chunk_id]
         out.append(retriever.confidence_features(query, chunk, best))
     return out
 

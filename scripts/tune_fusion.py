@@ -36,15 +36,18 @@ def collect(paths: list[Path], config_path: str, dump: Path | None):
         eval_config = config.replace(index_dir=index_dir)
         index = open_index(eval_config)
         retriever = Retriever(eval_config, index, embedder)
-        stored = index.store.chunks(index.store.all_chunk_ids())
+        with index.snapshot() as snapshot:
+            ids = [row[0] for row in snapshot.db.execute("SELECT id FROM chunks")]
+            stored = snapshot.chunks(ids)
         doc_of = {chunk_id: chunk.doc_id for chunk_id, chunk in stored.items()}
         vectors = embedder.embed_queries(
             [retriever.embedding_text(q.question) for q in evalset.questions])
         for n, (question, vector) in enumerate(zip(evalset.questions, vectors, strict=True)):
-            query = retriever.prepare(question.question, vector=vector)
-            v = dict(index.vectors.search(query.vector, 50))
-            k = dict(index.keywords.search(query.tokens, 50))
-            retriever._complete(query, v, k)
+            with index.snapshot() as snapshot:
+                query = retriever.prepare(question.question, vector=vector, snapshot=snapshot)
+                v = dict(snapshot.vector_search(query.vector, 50))
+                k = dict(snapshot.keyword_search(query.tokens, 50))
+                retriever._complete(snapshot, query, v, k)
             coverage = 0.0
             if k:
                 best = max(k, key=k.__getitem__)

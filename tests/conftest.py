@@ -62,4 +62,4 @@ def real_retriever(tmp_path_factory) -> Iterator:
     build_index(config, embedder, config.corpus_dir, config.index_dir)
     retriever = Retriever(config, open_index(config), embedder)
     yield retriever
-    retriever.index.close()
+    retriever.engine.close()

@@ -8,6 +8,14 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def store_raw_document(engine, document) -> None:
+    """Store a document with no chunks, as it is (to test how its text is shown)."""
+    from qa.index.engine import PutDocument
+
+    engine.commit([PutDocument(document, [], np.zeros((0, engine.dimension), np.float32), [],
+                               "api")])
+
+
 class FakeEmbedder:
     """Hashes character unigrams and bigrams into a vector: texts sharing words score higher."""
 

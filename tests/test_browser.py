@@ -11,6 +11,7 @@ import pytest
 from qa.retriever import Retriever
 from qa.web import create_app
 from qa.web.server import ServerThread, make_server
+from tests.fakes import store_raw_document
 from tests.test_api import IMAGE, SCRIPT, tiny_retriever
 from tests.test_web_pages import RAW_HTML_DOCUMENT
 
@@ -38,11 +39,11 @@ def serve(retriever: Retriever) -> ServerThread:
 @pytest.fixture(scope="module")
 def fake_server(tmp_path_factory) -> Iterator[str]:
     retriever = tiny_retriever(tmp_path_factory.mktemp("browser"))
-    retriever.index.store.add_document(RAW_HTML_DOCUMENT, [])
+    store_raw_document(retriever.engine, RAW_HTML_DOCUMENT)
     server = serve(retriever)
     yield server.url
     server.stop()
-    retriever.index.close()
+    retriever.engine.close()
 
 
 @pytest.fixture(scope="module")

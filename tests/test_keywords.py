@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from qa.index.keywords import KeywordIndex
+import sqlite3
+
+from qa.index import keywords
 from qa.normalize import fold
 from qa.tokenizer import Tokenizer
 
@@ -27,27 +29,36 @@ def test_full_width_traditional_and_case_are_folded():
     assert Tokenizer().tokens("臺灣經濟") == Tokenizer().tokens("台湾经济")
 
 
-def test_a_simplified_question_finds_a_traditional_paragraph_and_the_reverse(tmp_path):
-    tokenizer = Tokenizer()
-    index = KeywordIndex(tmp_path / "k.sqlite")
-    index.add([(1, tokenizer.tokens("臺灣的半導體產業發展迅速。")),
-               (2, tokenizer.tokens("景德镇陶瓷产业")),
-               (3, tokenizer.tokens("宜宾白酒产业营业收入"))])
-    assert index.search(tokenizer.tokens("台湾半导体产业"), 3)[0][0] == 1
-    assert index.search(tokenizer.tokens("景德鎮陶瓷"), 3)[0][0] == 2
+def keyword_db() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:")
+    db.executescript(keywords.SCHEMA)
+    return db
 
 
-def test_keyword_index_search_remove_and_idf(tmp_path):
+def test_a_simplified_question_finds_a_traditional_paragraph_and_the_reverse():
     tokenizer = Tokenizer()
-    index = KeywordIndex(tmp_path / "k.sqlite")
+    db = keyword_db()
+    keywords.add_keywords(db, [(1, tokenizer.tokens("臺灣的半導體產業發展迅速。")),
+                               (2, tokenizer.tokens("景德镇陶瓷产业")),
+                               (3, tokenizer.tokens("宜宾白酒产业营业收入"))])
+    assert keywords.search_keywords(db, tokenizer.tokens("台湾半导体产业"), 3)[0][0] == 1
+    assert keywords.search_keywords(db, tokenizer.tokens("景德鎮陶瓷"), 3)[0][0] == 2
+
+
+def test_keyword_search_remove_and_idf():
+    tokenizer = Tokenizer()
+    db = keyword_db()
     texts = {1: "宜宾白酒产业", 2: "景德镇陶瓷产业", 3: "梧州数字经济", 4: "泸州白酒博览会"}
-    index.add((i, tokenizer.tokens(t)) for i, t in texts.items())
-    hits = index.search(tokenizer.tokens("宜宾的白酒"), 10)
+    keywords.add_keywords(db, ((i, tokenizer.tokens(t)) for i, t in texts.items()))
+    hits = keywords.search_keywords(db, tokenizer.tokens("宜宾的白酒"), 10)
     assert hits[0][0] == 1 and {i for i, _ in hits} == {1, 4}
     assert all(score > 0 for _, score in hits)
-    assert index.search(tokenizer.tokens("宜宾的白酒"), 10, among=[4]) == [hits[1]]
-    idf = index.inverse_document_frequencies(["宜宾", "产业", "天气"])
+    assert keywords.search_keywords(db, tokenizer.tokens("宜宾的白酒"), 10, among=[4]) == [hits[1]]
+    tokens = ["宜宾", "产业", "天气"]
+    idf = keywords.inverse_document_frequencies(
+        len(texts), keywords.document_frequencies(db, tokens), tokens)
     assert idf["天气"] > idf["宜宾"] > idf["产业"] > 0
-    index.remove([1])
-    assert [i for i, _ in index.search(tokenizer.tokens("宜宾"), 10)] == []
-    assert index.search([], 10) == [] and index.search(['"bad'], 10) == []
+    keywords.remove_keywords(db, [1])
+    assert [i for i, _ in keywords.search_keywords(db, tokenizer.tokens("宜宾"), 10)] == []
+    assert keywords.search_keywords(db, [], 10) == []
+    assert keywords.search_keywords(db, ['"bad'], 10) == []

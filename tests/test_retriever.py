@@ -29,7 +29,7 @@ def retriever(tmp_path, make_config):
     build_index(config, embedder, corpus, config.index_dir)
     retriever = Retriever(config, open_index(config), embedder)
     yield retriever
-    retriever.index.close()
+    retriever.engine.close()
 
 
 def test_highlight_marks_the_answering_sentence_not_the_first(retriever):
@@ -66,10 +66,12 @@ def test_bad_mode_and_top_k_are_rejected(retriever):
 def test_the_vector_share_grows_as_fewer_question_words_match(retriever):
     settings = retriever.config.retrieval
     matched = retriever.prepare("陶溪川直播基地成交额")
-    keyword = dict(retriever.index.keywords.search(matched.tokens, 5))
-    assert retriever._vector_weight(matched, keyword) == pytest.approx(settings.vector_weight_min)
-    assert retriever._vector_weight(matched, {}) == settings.vector_weight_max
-    partly = retriever.prepare("陶溪川的天气和交通")
-    hits = dict(retriever.index.keywords.search(partly.tokens, 5))
-    weight = retriever._vector_weight(partly, hits)
+    with retriever.engine.snapshot() as snapshot:
+        keyword = dict(snapshot.keyword_search(matched.tokens, 5))
+        assert retriever._vector_weight(snapshot, matched, keyword) == pytest.approx(
+            settings.vector_weight_min)
+        assert retriever._vector_weight(snapshot, matched, {}) == settings.vector_weight_max
+        partly = retriever.prepare("陶溪川的天气和交通")
+        hits = dict(snapshot.keyword_search(partly.tokens, 5))
+        weight = retriever._vector_weight(snapshot, partly, hits)
     assert settings.vector_weight_min < weight < settings.vector_weight_max

@@ -138,7 +138,7 @@ def live(tmp_path_factory):
                                       retriever.config.server.threads)).start()
     yield server.url, retriever
     server.stop()
-    retriever.index.close()
+    retriever.engine.close()
 
 
 def test_waitress_answers_over_a_real_socket(live):

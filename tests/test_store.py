@@ -1,15 +1,22 @@
-"""The chunk store and the FAISS index: round trips, stable ids, single-document updates."""
+"""The store and the local engine: round trips, stable ids, generations, snapshots,
+another process's changes, and the FAISS cache."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from qa.config import ChunkingConfig
-from qa.index.store import ChunkStore, content_hash
+from qa.index.engine import PutDocument, RemoveDocument
+from qa.index.layout import IndexFolder
+from qa.index.local_engine import LocalEngine, create_index
+from qa.index.store import content_hash
 from qa.index.vectors import VectorIndex
 from qa.ingest.chunker import chunk_document
 from qa.ingest.document import Block, Document
 from tests.fakes import FakeEmbedder
+
+SETTINGS = ChunkingConfig(max_chars=50, min_chars=0)
 
 
 def make_document(doc_id: str, *paragraphs: str, title: str = "标题") -> Document:
@@ -20,42 +27,97 @@ def make_document(doc_id: str, *paragraphs: str, title: str = "标题") -> Docum
     )
 
 
-def test_documents_and_chunks_round_trip_through_sqlite(tmp_path):
-    document = make_document("a", "宜宾白酒产业营业收入1600亿元。", "京东携手宜宾。")
-    chunks = chunk_document(document, ChunkingConfig(max_chars=50, min_chars=0))
-    store = ChunkStore(tmp_path / "chunks.sqlite")
-    ids = store.add_document(document, chunks)
-    store.close()
+def put(document: Document, embedder=None) -> PutDocument:
+    embedder = embedder or FakeEmbedder()
+    chunks = chunk_document(document, SETTINGS)
+    vectors = embedder.embed_passages([c.text for c in chunks])
+    return PutDocument(document, chunks, vectors, [[c.text] for c in chunks], "api")
 
-    reopened = ChunkStore(tmp_path / "chunks.sqlite")
-    assert reopened.document("a") == document
-    stored = reopened.chunks(ids)
-    assert [stored[i].text for i in ids] == [c.text for c in chunks]
+
+@pytest.fixture
+def engine(make_config):
+    config = make_config(chunking={"max_chars": 50, "min_chars": 0})
+    with IndexFolder(config.index_dir).writer_lock():
+        create_index(config, config.index_dir, FakeEmbedder().dimension)
+    engine = LocalEngine(config)
+    yield engine
+    engine.close()
+
+
+def test_documents_and_chunks_round_trip(engine):
+    document = make_document("a", "宜宾白酒产业营业收入1600亿元。", "京东携手宜宾。")
+    ids = engine.commit([put(document)]).chunk_ids["a"]
+    with engine.snapshot() as snapshot:
+        assert snapshot.document("a") == document
+        stored = snapshot.chunks(ids)
+        assert snapshot.counts() == (1, len(ids))
+        assert snapshot.document_hash("a") == content_hash(document)
     first = stored[ids[0]]
     assert (first.title, first.source, first.date, first.url) == (
         "标题", "经济参考报", "2022-05-19", "http://example.com/a")
     assert document.text[first.char_start:first.char_end] == first.text
-    assert reopened.counts() == (1, len(chunks))
-    assert reopened.document_hash("a") == content_hash(document)
 
 
-def test_replacing_a_document_gives_new_ids_and_never_reuses_old_ones(tmp_path):
-    store = ChunkStore(tmp_path / "chunks.sqlite")
-    settings = ChunkingConfig(max_chars=50, min_chars=0)
-    old = make_document("a", "第一段。", "第二段。")
-    old_ids = store.add_document(old, chunk_document(old, settings))
-    other = make_document("b", "别的文章。")
-    other_ids = store.add_document(other, chunk_document(other, settings))
-    new = make_document("a", "改过的第一段。")
-    new_ids = store.add_document(new, chunk_document(new, settings))
-
+def test_replacing_gives_new_ids_never_reused_and_moves_the_generation(engine):
+    old_ids = engine.commit([put(make_document("a", "第一段。", "第二段。"))]).chunk_ids["a"]
+    other = engine.commit([put(make_document("b", "别的文章。"))])
+    new = engine.commit([put(make_document("a", "改过的第一段。"))])
+    new_ids = new.chunk_ids["a"]
     assert not set(new_ids) & set(old_ids)
-    assert min(new_ids) > max(other_ids)
-    assert store.chunks(old_ids) == {}
-    assert store.document_hash("a") == content_hash(new) != content_hash(old)
-    assert store.remove_document("b") == other_ids
-    assert store.counts() == (1, len(new_ids))
-    assert [d.doc_id for d in store.documents()] == ["a"]
+    assert min(new_ids) > max(other.chunk_ids["b"])
+    assert new.generation == other.generation + 1
+    with engine.snapshot() as snapshot:
+        assert snapshot.chunks(old_ids) == {}
+        assert snapshot.counts() == (2, 1 + len(new_ids))
+    removed = engine.commit([RemoveDocument("b"), RemoveDocument("missing")])
+    assert removed.removed == {"b": True, "missing": False}
+    with engine.snapshot() as snapshot:
+        assert [d.doc_id for d in snapshot.documents()] == ["a"]
+
+
+def test_a_snapshot_does_not_see_a_commit_made_during_it(engine):
+    engine.commit([put(make_document("a", "景德镇陶瓷。"))])
+    with engine.snapshot() as snapshot:
+        before = snapshot.counts()
+        # Another engine stands for another process writing meanwhile.
+        other = LocalEngine(engine.config)
+        other.commit([put(make_document("b", "宜宾白酒。"))])
+        other.close()
+        assert snapshot.counts() == before
+        with pytest.raises(Exception, match="no document"):
+            snapshot.document("b")
+    with engine.snapshot() as snapshot:
+        assert snapshot.counts() == (2, 2)
+
+
+def test_vectors_follow_another_process_changes_and_the_cache(engine):
+    embedder = FakeEmbedder()
+    other = LocalEngine(engine.config)
+    other.commit([put(make_document("a", "景德镇陶瓷产业。"), embedder),
+                  put(make_document("b", "宜宾白酒产业。"), embedder)])
+    query = embedder.embed_queries(["宜宾的白酒"])[0]
+    with engine.snapshot() as snapshot:
+        best = snapshot.vector_search(query, 1)[0][0]
+        assert snapshot.chunks([best])[best].doc_id == "b"
+    other.commit([RemoveDocument("b")])
+    with engine.snapshot() as snapshot:
+        assert all(snapshot.chunks([i])[i].doc_id == "a"
+                   for i, _ in snapshot.vector_search(query, 5))
+    cache = other.save_vector_cache()
+    other.close()
+    assert cache.name == f"vectors-{engine.status()['generation']}.faiss"
+    reopened = LocalEngine(engine.config)
+    assert len(reopened._state.vectors) == 1
+    reopened.close()
+
+
+def test_a_damaged_vector_cache_is_rebuilt_from_the_store(engine):
+    engine.commit([put(make_document("a", "景德镇陶瓷产业。", "宜宾白酒。"))])
+    cache = engine.save_vector_cache()
+    cache.write_bytes(b"garbage")
+    reopened = LocalEngine(engine.config)
+    assert len(reopened._state.vectors) == engine.status()["chunks"]
+    reopened.close()
 
 
 def test_vector_index_add_search_remove_and_save(tmp_path):
@@ -69,6 +131,10 @@ def test_vector_index_add_search_remove_and_save(tmp_path):
     index.save(tmp_path / "v.faiss")
     loaded = VectorIndex.load(tmp_path / "v.faiss")
     assert len(loaded) == 3 and loaded.dimension == 32
+    assert sorted(loaded.ids().tolist()) == [10, 20, 30]
     assert loaded.remove([20]) == 1
-    assert [i for i, _ in loaded.search(query, 5)] != [] and 20 not in dict(loaded.search(query, 5))
+    assert 20 not in dict(loaded.search(query, 5))
     np.testing.assert_allclose(loaded.vectors([10])[0], embedder.embed_passages(["宜宾白酒"])[0])
+    with pytest.raises(ValueError, match="not a readable FAISS index"):
+        (tmp_path / "bad.faiss").write_bytes(b"\0" * 10)
+        VectorIndex.load(tmp_path / "bad.faiss")

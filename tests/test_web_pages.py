@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 import qa.web
+from qa.index.local_engine import LocalSnapshot
 from qa.ingest.document import Block, Document
 from qa.web import create_app
+from tests.fakes import store_raw_document
 from tests.test_api import IMAGE, SCRIPT, tiny_retriever
 
 RAW_HTML_DOCUMENT = Document(
@@ -32,9 +34,9 @@ RAW_HTML_DOCUMENT = Document(
 def retriever(tmp_path_factory):
     retriever = tiny_retriever(tmp_path_factory.mktemp("pages"))
     # Stored directly, so the test holds whatever the loader does with markup in a body.
-    retriever.index.store.add_document(RAW_HTML_DOCUMENT, [])
+    store_raw_document(retriever.engine, RAW_HTML_DOCUMENT)
     yield retriever
-    retriever.index.close()
+    retriever.engine.close()
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +94,7 @@ def test_the_chat_page_has_the_configured_limits(tmp_path):
     html = create_app(retriever.config, retriever).test_client().get("/").get_data(as_text=True)
     assert 'maxlength="200"' in html
     assert '<option value="3" selected>' in html
-    retriever.index.close()
+    retriever.engine.close()
 
 
 STATIC = sorted(p.name for p in (Path(qa.web.__file__).parent / "static").iterdir())
@@ -122,7 +124,8 @@ def test_the_article_page_numbers_paragraphs_for_citations(client, retriever):
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     page = parse(html)
-    document = retriever.index.store.document("yibin")
+    with retriever.engine.snapshot() as snapshot:
+        document = snapshot.document("yibin")
     numbers = [n for n in document.paragraph_numbers() if n is not None]
     assert [i for i in page.ids if i.startswith("p")] == [f"p{n}" for n in numbers]
     assert "“宜宾模式”快速复制产融协同效应" in html and "经济参考报" in html
@@ -164,7 +167,7 @@ def test_a_crash_on_a_page_is_an_html_500_without_details(retriever, monkeypatch
     def broken(doc_id):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(retriever.index.store, "document", broken)
+    monkeypatch.setattr(LocalSnapshot, "document", lambda self, doc_id: broken(doc_id))
     response = client.get("/doc/yibin")
     assert response.status_code == 500 and response.mimetype == "text/html"
     assert "secret" not in response.get_data(as_text=True)

@@ -1,17 +1,16 @@
-"""BM25 keyword index: SQLite FTS5 over pre-tokenised text, in the chunk store's file.
+"""BM25 keyword search: SQLite FTS5 over pre-tokenised text, inside the store's file.
 
 The text is tokenised by qa.tokenizer (jieba) at index time and stored as
 space-separated tokens; FTS5 keeps the postings on disk and scores with BM25,
-so nothing is rebuilt per query and single chunks can be added or removed.
+so nothing is rebuilt per query and single chunks are added or removed in the
+same transaction as their document.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
-import threading
 from collections.abc import Iterable
-from pathlib import Path
 
 # unicode61 splits on spaces and punctuation; keeping . % + - _ inside tokens
 # leaves numbers such as 1.76 and 18.8% and names such as jd.com whole.
@@ -27,75 +26,67 @@ def _quote(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
 
 
-class KeywordIndex:
-    """Chunk id -> tokens, searched with BM25 (higher score is better)."""
+def add_keywords(db: sqlite3.Connection, entries: Iterable[tuple[int, list[str]]]) -> None:
+    """Index (chunk id, tokens) pairs, inside the caller's transaction."""
+    db.executemany(
+        "INSERT INTO keywords (rowid, terms) VALUES (?, ?)",
+        ((chunk_id, " ".join(tokens)) for chunk_id, tokens in entries),
+    )
 
-    def __init__(self, path: Path):
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.executescript(SCHEMA)
 
-    def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._db.close()
+def remove_keywords(db: sqlite3.Connection, chunk_ids: list[int]) -> None:
+    """Drop these chunks from the keyword index, inside the caller's transaction."""
+    db.executemany("DELETE FROM keywords WHERE rowid = ?", ((i,) for i in chunk_ids))
 
-    def add(self, entries: Iterable[tuple[int, list[str]]]) -> None:
-        """Index (chunk id, tokens) pairs."""
-        with self._lock, self._db:
-            self._db.executemany(
-                "INSERT INTO keywords (rowid, terms) VALUES (?, ?)",
-                ((chunk_id, " ".join(tokens)) for chunk_id, tokens in entries),
-            )
 
-    def remove(self, chunk_ids: list[int]) -> None:
-        """Drop these chunks from the index."""
-        with self._lock, self._db:
-            self._db.executemany(
-                "DELETE FROM keywords WHERE rowid = ?", ((i,) for i in chunk_ids))
+def inverse_document_frequencies(
+    total: int, frequencies: dict[str, int], tokens: list[str]
+) -> dict[str, float]:
+    """BM25-style idf of each token, log(1 + (N - df + 0.5) / (df + 0.5)); unseen ones too."""
+    return {
+        t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5))
+        for t in dict.fromkeys(tokens)
+    }
 
-    def inverse_document_frequencies(self, tokens: list[str]) -> dict[str, float]:
-        """BM25-style idf of each token, log(1 + (N - df + 0.5) / (df + 0.5)); unseen ones too."""
-        unique = list(dict.fromkeys(tokens))
-        if not unique:
-            return {}
-        with self._lock:
-            total = self._db.execute("SELECT COUNT(*) FROM keywords").fetchone()[0]
-            rows = self._db.execute(
-                f"SELECT term, doc FROM keyword_vocabulary WHERE term IN "
-                f"({','.join('?' * len(unique))})", unique,
-            ).fetchall()
-        frequency = dict(rows)
-        return {
-            t: math.log(1 + (total - frequency.get(t, 0) + 0.5) / (frequency.get(t, 0) + 0.5))
-            for t in unique
-        }
 
-    def search(
-        self, tokens: list[str], k: int, among: list[int] | None = None
-    ) -> list[tuple[int, float]]:
-        """The k best (chunk id, BM25 score) pairs for query tokens, best first.
+def document_frequencies(db: sqlite3.Connection, tokens: list[str]) -> dict[str, int]:
+    """How many chunks hold each token (tokens in no chunk are left out)."""
+    unique = list(dict.fromkeys(tokens))
+    if not unique:
+        return {}
+    rows = db.execute(
+        f"SELECT term, doc FROM keyword_vocabulary WHERE term IN ({','.join('?' * len(unique))})",
+        unique,
+    ).fetchall()
+    return {term: int(count) for term, count in rows}
 
-        `among` limits the search to those chunk ids (to score another list's hits).
-        """
-        unique = list(dict.fromkeys(t for t in tokens if t.strip()))
-        if not unique or k <= 0:
+
+def search_keywords(
+    db: sqlite3.Connection, tokens: list[str], k: int, among: list[int] | None = None
+) -> list[tuple[int, float]]:
+    """The k best (chunk id, BM25 score) pairs for query tokens, best first.
+
+    `among` limits the search to those chunk ids (to score another list's hits).
+    """
+    unique = list(dict.fromkeys(t for t in tokens if t.strip()))
+    if not unique or k <= 0:
+        return []
+    query = " OR ".join(_quote(t) for t in unique)
+    sql = "SELECT rowid, -bm25(keywords) FROM keywords WHERE keywords MATCH ?"
+    params: list[object] = [query]
+    if among is not None:
+        if not among:
             return []
-        query = " OR ".join(_quote(t) for t in unique)
-        sql = "SELECT rowid, -bm25(keywords) FROM keywords WHERE keywords MATCH ?"
-        params: list[object] = [query]
-        if among is not None:
-            if not among:
-                return []
-            sql += f" AND rowid IN ({','.join('?' * len(among))})"
-            params.extend(int(i) for i in among)
-        sql += " ORDER BY bm25(keywords) LIMIT ?"
-        params.append(k)
-        with self._lock:
-            try:
-                rows = self._db.execute(sql, params).fetchall()
-            except sqlite3.OperationalError:
-                # A token FTS5 cannot parse as a phrase: search without it is
-                # better than failing the question.
-                return []
-        return [(int(rowid), float(score)) for rowid, score in rows]
+        sql += f" AND rowid IN ({','.join('?' * len(among))})"
+        params.extend(int(i) for i in among)
+    sql += " ORDER BY bm25(keywords) LIMIT ?"
+    params.append(k)
+    try:
+        rows = db.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "fts5" not in str(exc) and "syntax" not in str(exc):
+            raise
+        # A token FTS5 cannot parse as a phrase: search without it is
+        # better than failing the question.
+        return []
+    return [(int(rowid), float(score)) for rowid, score in rows]

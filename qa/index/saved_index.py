@@ -1,106 +1,139 @@
-"""Build an index folder from a corpus, atomically, and open it again with checks.
+"""Building, syncing and opening an index folder, safely at every instant.
 
-A folder holds `manifest.json`, `vectors.faiss` and `chunks.sqlite`. It is
-built in a temporary sibling folder and renamed into place at the end, so an
-interrupted build leaves the previous index (or none) and never a broken one.
+`sync_index` brings the live store in step with a corpus folder in place, batch by
+batch (each batch one transaction), creating an empty live store first if there is
+none. `rebuild` fills a new store folder while the old one keeps serving, and makes
+it live with one atomic rename. The writer lock keeps writers apart; readers never
+wait for it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import shutil
-import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from qa import __version__
 from qa.config import Config
 from qa.embedder import Embedder
-from qa.errors import IndexMismatchError, IndexMissingError, QAError
-from qa.index.keywords import KeywordIndex
-from qa.index.store import ChunkStore
-from qa.index.vectors import VectorIndex
-from qa.ingest.chunker import chunk_document, embedding_text
+from qa.errors import QAError
+from qa.index.indexer import Indexer, IndexReport, Progress
+from qa.index.layout import IndexFolder
+from qa.index.local_engine import LocalEngine, create_index
+from qa.index.manifest import check_manifest, read_manifest  # noqa: F401 - re-exported
+from qa.index.store import API_ORIGIN, STORE_FILE, StoreReader, connect
 from qa.ingest.document import Document
-from qa.ingest.loader import SkippedFile, load_corpus
-from qa.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-MANIFEST_FILE = "manifest.json"
-VECTORS_FILE = "vectors.faiss"
-STORE_FILE = "chunks.sqlite"
-
-Progress = Callable[[int, int], None]
-"""Called with (passages embedded so far, passages in all)."""
+EmbedderFactory = Callable[[], Embedder]
 
 
-@dataclass(frozen=True)
-class BuildReport:
-    """What `build_index` did."""
-
-    documents: int
-    chunks: int
-    seconds: float
-    embed_seconds: float
-    skipped: list[SkippedFile] = field(default_factory=list)
+def open_index(config: Config, index_dir: Path | None = None) -> LocalEngine:
+    """Open the live index after checking its manifest against the config."""
+    return LocalEngine(config, index_dir or config.index_dir)
 
 
-@dataclass
-class OpenIndex:
-    """A loaded index folder."""
-
-    path: Path
-    manifest: dict[str, Any]
-    store: ChunkStore
-    vectors: VectorIndex
-    keywords: KeywordIndex
-    tokenizer: Tokenizer
-
-    def close(self) -> None:
-        """Release the chunk store and the keyword index."""
-        self.store.close()
-        self.keywords.close()
-
-
-def expected_manifest(config: Config, dimension: int) -> dict[str, Any]:
-    """The manifest fields that must match between an index and the config using it."""
-    return {
-        "format": FORMAT_VERSION,
-        "model": config.model.name,
-        "dimension": dimension,
-        "query_prompt": config.model.query_prompt,
-        "passage_prompt": config.model.passage_prompt,
-        "chunking": asdict(config.chunking),
-        "keywords": {"user_words": list(config.keywords.user_words)},
-    }
-
-
-def build_index(
+def sync_index(
     config: Config,
-    embedder: Embedder,
+    embedder: EmbedderFactory,
     corpus_dir: Path | None = None,
     index_dir: Path | None = None,
-    progress: Progress | None = None,
-) -> BuildReport:
-    """Load, chunk and embed every document of the corpus into a fresh index folder."""
-    corpus_dir = corpus_dir or config.corpus_dir
+    rebuild: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> IndexReport:
+    """Sync the index with the corpus folder (or rebuild it from scratch)."""
+    corpus_dir = (corpus_dir or config.corpus_dir).resolve()
+    folder = IndexFolder(index_dir or config.index_dir)
     if not corpus_dir.is_dir():
         raise QAError(f"corpus folder not found: {corpus_dir}")
-    started = time.perf_counter()
-    loaded = load_corpus(corpus_dir)
-    if not loaded.documents:
-        raise QAError(f"no readable documents in {corpus_dir}; the existing index is unchanged")
-    return build_index_from_documents(
-        config, embedder, loaded.documents, index_dir or config.index_dir,
-        progress=progress, skipped=loaded.skipped, source=str(corpus_dir), started=started,
-    )
+    embedder = _once(embedder)
+    if rebuild or folder.is_legacy():
+        if folder.is_legacy():
+            logger.warning("converting the old index format at %s", folder.path)
+        return _rebuild(config, embedder, folder, corpus_dir, progress)
+    with folder.writer_lock():
+        folder.remove_leftovers()
+        if folder.current_store() is None:
+            create_index(config, folder.path, embedder().dimension)
+    engine = LocalEngine(config, folder.path)
+    try:
+        _refuse_emptying(engine, corpus_dir, config)
+        report = Indexer(config, engine, embedder, progress).sync(corpus_dir)
+        with folder.writer_lock():
+            engine.save_vector_cache()
+    finally:
+        engine.close()
+    return report
+
+
+def _refuse_emptying(engine: LocalEngine, corpus_dir: Path, config: Config) -> None:
+    """An empty corpus folder (an unmounted drive, a wrong path) must not wipe the index."""
+    from qa.ingest.loader import corpus_files
+
+    files, _ = corpus_files(corpus_dir, getattr(config, "ingest", None))
+    if files:
+        return
+    inside = str(corpus_dir) + "/"
+    with engine.snapshot() as snapshot:
+        held = sum(len(ids) for origin, ids in snapshot.origins().items()
+                   if origin.startswith(inside))
+    if held:
+        raise QAError(
+            f"the corpus folder {corpus_dir} holds no readable files, but the index has "
+            f"{held} documents from it; nothing was removed (use `qa remove` or "
+            "`qa index --rebuild` if that is what you want)")
+
+
+def _rebuild(config: Config, embedder: EmbedderFactory, folder: IndexFolder,
+             corpus_dir: Path, progress: Callable[[Progress], None] | None) -> IndexReport:
+    with folder.writer_lock(wait_seconds=5.0):
+        folder.remove_leftovers()
+        old_store = None if folder.is_legacy() else folder.current_store()
+        store_dir = create_index(config, folder.path, embedder().dimension, make_live=False)
+        engine = LocalEngine(config, folder.path, store_dir=store_dir, locked=True)
+        try:
+            indexer = Indexer(config, engine, embedder, progress)
+            report = indexer.sync(corpus_dir)
+            carried = _carry_over(old_store, corpus_dir, indexer)
+            report.added.extend(carried)
+            engine.save_vector_cache()
+        except BaseException:
+            engine.close()
+            shutil.rmtree(store_dir, ignore_errors=True)
+            raise
+        engine.close()
+        folder.make_current(store_dir)
+        folder.remove_leftovers()
+        folder.remove_legacy_files()
+    return report
+
+
+def _carry_over(old_store: Path | None, corpus_dir: Path, indexer: Indexer) -> list[str]:
+    """Documents of the old store that no corpus file gives (sent through the API, or
+    added from elsewhere), re-chunked and re-embedded into the new one."""
+    if old_store is None:
+        return []
+    try:
+        db = connect(old_store / STORE_FILE, readonly=True)
+    except QAError as exc:
+        logger.warning("not carrying documents over from the old index: %s", exc)
+        return []
+    inside = str(corpus_dir) + "/"
+    carried: list[str] = []
+    try:
+        reader = StoreReader(db)
+        for origin, doc_ids in sorted(reader.origins().items()):
+            if origin.startswith(inside):
+                continue
+            for doc_id in doc_ids:
+                document = reader.document(doc_id)
+                status, _ = indexer.put_document(document, origin=origin or API_ORIGIN)
+                if status != "unchanged":
+                    carried.append(doc_id)
+    finally:
+        db.close()
+    return carried
 
 
 def build_index_from_documents(
@@ -108,129 +141,50 @@ def build_index_from_documents(
     embedder: Embedder,
     documents: list[Document],
     index_dir: Path,
-    progress: Progress | None = None,
-    skipped: list[SkippedFile] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     source: str = "",
-    started: float | None = None,
-) -> BuildReport:
-    """Chunk and embed loaded documents into a fresh index folder, replacing any old one."""
-    started = started if started is not None else time.perf_counter()
-    skipped = list(skipped or [])
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.building-", dir=index_dir.parent))
-    try:
-        store = ChunkStore(work / STORE_FILE)
-        keywords = KeywordIndex(work / STORE_FILE)
-        tokenizer = Tokenizer(config.keywords.user_words)
-        ids: list[int] = []
-        texts: list[str] = []
-        for document in documents:
-            chunks = chunk_document(document, config.chunking)
-            chunk_ids = store.add_document(document, chunks)
-            chunk_texts = [embedding_text(c, document.title, config.chunking) for c in chunks]
-            keywords.add(zip(chunk_ids, map(tokenizer.tokens, chunk_texts), strict=True))
-            ids.extend(chunk_ids)
-            texts.extend(chunk_texts)
-        document_count, chunk_count = store.counts()
-        store.close()
-        keywords.close()
+) -> IndexReport:
+    """A fresh index of these documents in `index_dir`, replacing any index there
+    (used by `qa eval` and the benchmark scripts)."""
+    folder = IndexFolder(index_dir)
+    with folder.writer_lock():
+        folder.remove_leftovers()
+        store_dir = create_index(config, folder.path, embedder.dimension, make_live=False)
+        engine = LocalEngine(config, folder.path, store_dir=store_dir, locked=True)
+        try:
+            total = len(documents)
 
-        embed_started = time.perf_counter()
-        done = 0
+            def tell(state: Progress) -> None:
+                if progress:
+                    progress(state.documents, total)
 
-        def advance(count: int) -> None:
-            nonlocal done
-            done += count
-            if progress:
-                progress(done, len(texts))
-
-        vectors = VectorIndex.empty(embedder.dimension)
-        vectors.add(ids, embedder.embed_passages(texts, progress=advance))
-        embed_seconds = time.perf_counter() - embed_started
-        vectors.save(work / VECTORS_FILE)
-
-        report = BuildReport(
-            documents=document_count,
-            chunks=chunk_count,
-            seconds=time.perf_counter() - started,
-            embed_seconds=embed_seconds,
-            skipped=skipped,
-        )
-        manifest = expected_manifest(config, embedder.dimension) | {
-            "qa_version": __version__,
-            "documents": document_count,
-            "chunks": chunk_count,
-            "skipped": [asdict(s) for s in skipped],
-            "source": source,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "build_seconds": round(report.seconds, 2),
-        }
-        (work / MANIFEST_FILE).write_text(
-            json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
-        )
-        _swap_into_place(work, index_dir)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    logger.info("built index at %s: %d documents, %d chunks", index_dir, document_count,
-                chunk_count)
-    return report
+            indexer = Indexer(config, engine, lambda: embedder, tell)
+            indexer.put_documents(documents, origin=source or API_ORIGIN)
+            engine.save_vector_cache()
+        except BaseException:
+            engine.close()
+            shutil.rmtree(store_dir, ignore_errors=True)
+            raise
+        engine.close()
+        folder.make_current(store_dir)
+        folder.remove_leftovers()
+    return indexer.report
 
 
-def _swap_into_place(work: Path, index_dir: Path) -> None:
-    old = None
-    if index_dir.exists():
-        old = index_dir.with_name(f".{index_dir.name}.old-{os.getpid()}")
-        os.replace(index_dir, old)
-    os.replace(work, index_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _once(factory: EmbedderFactory) -> EmbedderFactory:
+    """The factory, called at most once."""
+    made: list[Embedder] = []
+
+    def get() -> Embedder:
+        if not made:
+            made.append(factory())
+        return made[0]
+
+    return get
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any]:
-    """The manifest of an index folder; says what to run if there is none."""
-    path = index_dir / MANIFEST_FILE
-    if not path.is_file():
-        raise IndexMissingError(f"no index at {index_dir}; run `qa index` to build it")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexMismatchError(
-            f"the index manifest {path} is unreadable ({exc}); run `qa index` to rebuild it"
-        ) from None
-
-
-def check_manifest(manifest: dict[str, Any], config: Config, dimension: int | None) -> None:
-    """Refuse an index built with other settings, naming the difference."""
-    wanted = expected_manifest(config, dimension if dimension else manifest.get("dimension", 0))
-    for key, value in wanted.items():
-        if manifest.get(key) != value:
-            raise IndexMismatchError(
-                f"the index was built with {key} = {manifest.get(key)!r}, but the config "
-                f"has {value!r}; run `qa index` to rebuild it"
-            )
-
-
-def open_index(config: Config, index_dir: Path | None = None) -> OpenIndex:
-    """Open an index folder after checking its manifest against the config."""
-    index_dir = index_dir or config.index_dir
-    manifest = read_manifest(index_dir)
-    check_manifest(manifest, config, dimension=None)
-    for name in (VECTORS_FILE, STORE_FILE):
-        if not (index_dir / name).is_file():
-            raise IndexMismatchError(
-                f"the index at {index_dir} lacks {name}; run `qa index` to rebuild it"
-            )
-    vectors = VectorIndex.load(index_dir / VECTORS_FILE)
-    if vectors.dimension != manifest.get("dimension"):
-        raise IndexMismatchError(
-            f"the index at {index_dir} is inconsistent; run `qa index` to rebuild it"
-        )
-    return OpenIndex(
-        path=index_dir,
-        manifest=manifest,
-        store=ChunkStore(index_dir / STORE_FILE),
-        vectors=vectors,
-        keywords=KeywordIndex(index_dir / STORE_FILE),
-        tokenizer=Tokenizer(config.keywords.user_words),
-    )
+def build_index(config: Config, embedder: Embedder, corpus_dir: Path | None = None,
+                index_dir: Path | None = None,
+                progress: Callable[[Progress], None] | None = None) -> IndexReport:
+    """Sync an index of the corpus with a model already loaded (tests, scripts)."""
+    return sync_index(config, lambda: embedder, corpus_dir, index_dir, progress=progress)

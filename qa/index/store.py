@@ -1,8 +1,12 @@
-"""SQLite chunk store: documents with their clean text, and chunks with stable ids.
+"""The SQLite store: the source of truth of an index.
 
-Chunk ids come from an AUTOINCREMENT key, so an id is never reused: the FAISS
-index can point at them, and a document can later be added, replaced or removed
-on its own (each document keeps a content hash to tell whether it changed).
+One file (WAL mode) holds the documents with their clean text, the chunks with
+stable ids, each chunk's vector, the FTS5 keyword index, the corpus files each
+document came from, and a generation counter. A document and everything derived
+from it change in one transaction that also moves the generation, so a reader
+(whose read transaction is a snapshot) sees a document whole or not at all. The
+FAISS file beside it is only a cache of the vectors, brought up to date from
+`chunks.generation` and `removed_chunks` when the generation moves.
 """
 
 from __future__ import annotations
@@ -10,24 +14,40 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import threading
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
-from qa.errors import DocumentNotFoundError
+import numpy as np
+
+from qa.errors import DocumentNotFoundError, IndexDamagedError
+from qa.index import keywords
 from qa.ingest.chunker import Chunk
 from qa.ingest.document import Block, Document
 
+STORE_FILE = "chunks.sqlite"
+
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
+    origin TEXT NOT NULL,
     title TEXT, date TEXT, source TEXT, url TEXT, category TEXT,
     tags TEXT NOT NULL,
     blocks TEXT NOT NULL,
-    content_hash TEXT NOT NULL
+    content_hash TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    -- any other Document fields, as JSON, so that the store keeps up with the loader
+    extra TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS documents_origin ON documents (origin);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
@@ -35,11 +55,25 @@ CREATE TABLE IF NOT EXISTS chunks (
     text TEXT NOT NULL,
     section TEXT,
     paragraph INTEGER NOT NULL,
+    paragraph_end INTEGER NOT NULL,
     char_start INTEGER NOT NULL,
     char_end INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
     UNIQUE (doc_id, ordinal)
 );
+CREATE INDEX IF NOT EXISTS chunks_generation ON chunks (generation);
+CREATE TABLE IF NOT EXISTS vectors (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS removed_chunks (
+    chunk_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS removed_generation ON removed_chunks (generation);
 """
+
+API_ORIGIN = "api"
+"""The origin of documents sent through the write API (no file behind them)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +86,7 @@ class StoredChunk:
     text: str
     section: str | None
     paragraph: int
+    paragraph_end: int
     char_start: int
     char_end: int
     title: str | None
@@ -60,120 +95,291 @@ class StoredChunk:
     url: str | None
 
 
+@dataclass(frozen=True)
+class FileRecord:
+    """What the store knows of a corpus file, to tell whether it changed."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
 def content_hash(document: Document) -> str:
     """A hash of everything loaded from a document, to tell whether it changed."""
     payload = json.dumps(asdict(document), ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-class ChunkStore:
-    """Documents and chunks in one SQLite file; safe to share between threads."""
+def connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    """A connection to a store file; a reader never creates or changes the file."""
+    if readonly and not path.is_file():
+        raise IndexDamagedError(f"the index store {path} is missing; run `qa index --rebuild`")
+    uri = f"file:{path}?mode={'ro' if readonly else 'rwc'}"
+    try:
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None,
+                             timeout=30.0)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            db.execute("PRAGMA journal_mode = WAL")
+            # WAL with synchronous=FULL: a commit that returned survives a power cut.
+            db.execute("PRAGMA synchronous = FULL")
+    except sqlite3.DatabaseError as exc:
+        raise IndexDamagedError(
+            f"the index store {path} is unreadable ({exc}); run `qa index --rebuild`"
+        ) from None
+    return db
 
-    def __init__(self, path: Path):
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.executescript(SCHEMA)
 
-    def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._db.close()
+def create_store(path: Path, settings: dict[str, Any]) -> None:
+    """Create an empty store file recording the settings its index was built with."""
+    db = connect(path, readonly=False)
+    try:
+        db.executescript(SCHEMA + keywords.SCHEMA)
+        with transaction(db):
+            for key, value in (("settings", settings), ("generation", 0), ("documents", 0),
+                               ("chunks", 0), ("changed_at", _now())):
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           (key, json.dumps(value, ensure_ascii=False)))
+    finally:
+        db.close()
 
-    def add_document(self, document: Document, chunks: Iterable[Chunk]) -> list[int]:
-        """Store a document and its chunks (replacing any older version); returns chunk ids."""
-        blocks = [[block.text, block.is_heading] for block in document.blocks]
-        with self._lock, self._db:
-            self._db.execute("DELETE FROM documents WHERE doc_id = ?", (document.doc_id,))
-            self._db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    document.doc_id, document.path, document.title, document.date,
-                    document.source, document.url, document.category,
-                    json.dumps(list(document.tags), ensure_ascii=False),
-                    json.dumps(blocks, ensure_ascii=False), content_hash(document),
-                ),
-            )
-            ids = []
-            for chunk in chunks:
-                cursor = self._db.execute(
-                    "INSERT INTO chunks (doc_id, ordinal, text, section, paragraph,"
-                    " char_start, char_end) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        chunk.doc_id, chunk.ordinal, chunk.text, chunk.section,
-                        chunk.paragraph, chunk.char_start, chunk.char_end,
-                    ),
-                )
-                ids.append(int(cursor.lastrowid))
-        return ids
 
-    def remove_document(self, doc_id: str) -> list[int]:
-        """Delete a document and its chunks; returns the removed chunk ids."""
-        with self._lock, self._db:
-            ids = [row[0] for row in self._db.execute(
-                "SELECT id FROM chunks WHERE doc_id = ?", (doc_id,))]
-            self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
-        return ids
+class transaction:  # noqa: N801 - used like a function: `with transaction(db):`
+    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) on an autocommit connection."""
 
-    def document_hash(self, doc_id: str) -> str | None:
-        """The stored content hash of a document, or None if it is not stored."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT content_hash FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        return row[0] if row else None
+    def __init__(self, db: sqlite3.Connection, immediate: bool = True):
+        self.db = db
+        self.begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute(self.begin)
+        return self.db
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class StoreReader:
+    """Read queries over one connection; run them inside one read transaction for a
+    consistent snapshot."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def meta(self, key: str) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise IndexDamagedError(f"the index store lacks its {key!r} record; "
+                                    "run `qa check --repair` or `qa index --rebuild`")
+        return json.loads(row[0])
+
+    def generation(self) -> int:
+        return int(self.meta("generation"))
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, chunks), kept in `meta` so that no question counts rows."""
+        return int(self.meta("documents")), int(self.meta("chunks"))
 
     def chunks(self, ids: list[int]) -> dict[int, StoredChunk]:
         """The chunks with these ids, with their documents' citation fields."""
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT c.id, c.doc_id, c.ordinal, c.text, c.section, c.paragraph,"
-                " c.char_start, c.char_end, d.title, d.date, d.source, d.url"
-                f" FROM chunks c JOIN documents d USING (doc_id) WHERE c.id IN ({marks})",
-                [int(i) for i in ids],
-            ).fetchall()
+        rows = self.db.execute(
+            "SELECT c.id, c.doc_id, c.ordinal, c.text, c.section, c.paragraph,"
+            " c.paragraph_end, c.char_start, c.char_end, d.title, d.date, d.source, d.url"
+            f" FROM chunks c JOIN documents d USING (doc_id) WHERE c.id IN ({marks})",
+            [int(i) for i in ids],
+        ).fetchall()
         return {row["id"]: StoredChunk(**dict(row)) for row in rows}
 
-    def all_chunk_ids(self) -> list[int]:
-        """Every chunk id, in document order."""
-        with self._lock:
-            return [row[0] for row in self._db.execute(
-                "SELECT id FROM chunks ORDER BY doc_id, ordinal")]
+    def existing(self, ids: list[int]) -> set[int]:
+        """Those of `ids` that are chunks in this snapshot."""
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {row[0] for row in self.db.execute(
+            f"SELECT id FROM chunks WHERE id IN ({marks})", [int(i) for i in ids])}
+
+    def vectors(self, ids: list[int], dimension: int) -> np.ndarray:
+        """The stored vectors of these chunks, in that order (zeros for a missing one)."""
+        result = np.zeros((len(ids), dimension), dtype=np.float32)
+        if not ids:
+            return result
+        marks = ",".join("?" * len(ids))
+        found = dict(self.db.execute(
+            f"SELECT chunk_id, vector FROM vectors WHERE chunk_id IN ({marks})",
+            [int(i) for i in ids]).fetchall())
+        for row, chunk_id in enumerate(ids):
+            if chunk_id in found:
+                result[row] = np.frombuffer(found[chunk_id], dtype=np.float32)
+        return result
+
+    def vectors_since(self, generation: int) -> Iterator[tuple[list[int], np.ndarray]]:
+        """(ids, vectors) of chunks written after `generation`, a few thousand at a time."""
+        cursor = self.db.execute(
+            "SELECT c.id, v.vector FROM chunks c JOIN vectors v ON v.chunk_id = c.id"
+            " WHERE c.generation > ? ORDER BY c.id", (generation,))
+        while rows := cursor.fetchmany(4096):
+            yield ([r[0] for r in rows],
+                   np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]))
+
+    def removed_since(self, generation: int) -> list[int]:
+        """Chunk ids removed after `generation`."""
+        return [r[0] for r in self.db.execute(
+            "SELECT chunk_id FROM removed_chunks WHERE generation > ?", (generation,))]
+
+    def keyword_search(self, tokens: list[str], k: int,
+                       among: list[int] | None = None) -> list[tuple[int, float]]:
+        return keywords.search_keywords(self.db, tokens, k, among)
+
+    def idf(self, tokens: list[str]) -> dict[str, float]:
+        """Inverse document frequency of each token over the chunks."""
+        _, total = self.counts()
+        return keywords.inverse_document_frequencies(
+            total, keywords.document_frequencies(self.db, tokens), tokens)
 
     def document(self, doc_id: str) -> Document:
         """A stored document, as the loader produced it."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        row = self.db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         if row is None:
             raise DocumentNotFoundError(f"no document with id {doc_id!r}")
         return _document_from_row(row)
 
+    def document_info(self, doc_id: str) -> tuple[str, str] | None:
+        """(content hash, origin) of a stored document, or None."""
+        row = self.db.execute("SELECT content_hash, origin FROM documents WHERE doc_id = ?",
+                              (doc_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def document_hash(self, doc_id: str) -> str | None:
+        info = self.document_info(doc_id)
+        return info[0] if info else None
+
     def documents(self, offset: int = 0, limit: int | None = None) -> list[Document]:
         """Stored documents ordered by id, one page at a time."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM documents ORDER BY doc_id LIMIT ? OFFSET ?",
-                (-1 if limit is None else limit, offset),
-            ).fetchall()
+        rows = self.db.execute(
+            "SELECT * FROM documents ORDER BY doc_id LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),
+        ).fetchall()
         return [_document_from_row(row) for row in rows]
 
-    def counts(self) -> tuple[int, int]:
-        """(documents, chunks) stored."""
-        with self._lock:
-            documents = self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-            chunks = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        return int(documents), int(chunks)
+    def chunk_count(self, doc_id: str) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM chunks WHERE doc_id = ?",
+                                   (doc_id,)).fetchone()[0])
+
+    def origins(self) -> dict[str, list[str]]:
+        """Origin (a file path, or "api") -> the ids of the documents that came from it."""
+        found: dict[str, list[str]] = {}
+        for origin, doc_id in self.db.execute("SELECT origin, doc_id FROM documents"):
+            found.setdefault(origin, []).append(doc_id)
+        return found
+
+    def files(self) -> dict[str, FileRecord]:
+        return {row["path"]: FileRecord(**dict(row))
+                for row in self.db.execute("SELECT * FROM files")}
+
+
+class StoreWriter(StoreReader):
+    """Changes, made inside `transaction(db)`; `commit_generation` closes a batch."""
+
+    def __init__(self, db: sqlite3.Connection):
+        super().__init__(db)
+        self._generation: int | None = None
+
+    def _next_generation(self) -> int:
+        if self._generation is None:
+            self._generation = self.generation() + 1
+        return self._generation
+
+    def put_document(self, document: Document, chunks: list[Chunk], vectors: np.ndarray,
+                     tokens: Iterable[list[str]], origin: str) -> list[int]:
+        """Store a document with its chunks, vectors and keyword tokens, replacing any
+        older version; returns the new chunk ids."""
+        if len(vectors) != len(chunks):
+            raise ValueError("one vector per chunk")
+        generation = self._next_generation()
+        self.remove_document(document.doc_id)
+        blocks = [[block.text, block.is_heading] for block in document.blocks]
+        extra = {k: v for k, v in asdict(document).items() if k not in _COLUMN_FIELDS}
+        self.db.execute(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (document.doc_id, origin, document.title, document.date, document.source,
+             document.url, document.category,
+             json.dumps(list(document.tags), ensure_ascii=False),
+             json.dumps(blocks, ensure_ascii=False), content_hash(document),
+             generation, _now(), json.dumps(extra, ensure_ascii=False)),
+        )
+        ids = []
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            cursor = self.db.execute(
+                "INSERT INTO chunks (doc_id, ordinal, text, section, paragraph, paragraph_end,"
+                " char_start, char_end, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (chunk.doc_id, chunk.ordinal, chunk.text, chunk.section, chunk.paragraph,
+                 chunk.paragraph_end, chunk.char_start, chunk.char_end, generation),
+            )
+            chunk_id = int(cursor.lastrowid)
+            self.db.execute("INSERT INTO vectors VALUES (?, ?)",
+                            (chunk_id, np.asarray(vector, dtype=np.float32).tobytes()))
+            ids.append(chunk_id)
+        keywords.add_keywords(self.db, zip(ids, tokens, strict=True))
+        self._adjust_counts(1, len(ids))
+        return ids
+
+    def remove_document(self, doc_id: str) -> list[int] | None:
+        """Delete a document, its chunks, vectors and keywords; None if it was not stored."""
+        if self.document_info(doc_id) is None:
+            return None
+        generation = self._next_generation()
+        ids = [row[0] for row in self.db.execute(
+            "SELECT id FROM chunks WHERE doc_id = ?", (doc_id,))]
+        keywords.remove_keywords(self.db, ids)
+        self.db.executemany("INSERT OR REPLACE INTO removed_chunks VALUES (?, ?)",
+                            ((i, generation) for i in ids))
+        self.db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+        self._adjust_counts(-1, -len(ids))
+        return ids
+
+    def put_file(self, record: FileRecord) -> None:
+        self.db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
+                        (record.path, record.size, record.mtime_ns, record.sha256))
+
+    def remove_file(self, path: str) -> None:
+        self.db.execute("DELETE FROM files WHERE path = ?", (path,))
+
+    def _adjust_counts(self, documents: int, chunks: int) -> None:
+        for key, change in (("documents", documents), ("chunks", chunks)):
+            self.db.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = ?", (change, key))
+
+    def commit_generation(self) -> int | None:
+        """Record the new generation if anything changed (call before COMMIT)."""
+        if self._generation is None:
+            return None
+        generation, self._generation = self._generation, None
+        self.db.execute("UPDATE meta SET value = ? WHERE key = 'generation'",
+                        (json.dumps(generation),))
+        self.db.execute("UPDATE meta SET value = ? WHERE key = 'changed_at'",
+                        (json.dumps(_now()),))
+        return generation
+
+
+_COLUMN_FIELDS = frozenset(
+    {"doc_id", "blocks", "title", "date", "source", "url", "category", "tags"})
+_DOCUMENT_FIELDS = frozenset(f.name for f in fields(Document))
 
 
 def _document_from_row(row: sqlite3.Row) -> Document:
+    extra = {k: v for k, v in json.loads(row["extra"]).items() if k in _DOCUMENT_FIELDS}
+    extra.setdefault("path", row["origin"])
     return Document(
         doc_id=row["doc_id"],
-        path=row["path"],
         blocks=tuple(Block(text, bool(heading)) for text, heading in json.loads(row["blocks"])),
         title=row["title"],
         date=row["date"],
@@ -181,4 +387,5 @@ def _document_from_row(row: sqlite3.Row) -> Document:
         url=row["url"],
         category=row["category"],
         tags=tuple(json.loads(row["tags"])),
+        **extra,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import faiss
@@ -21,12 +22,25 @@ class VectorIndex:
 
     @classmethod
     def load(cls, path: Path) -> VectorIndex:
-        """Read an index written by `save`."""
-        return cls(faiss.read_index(str(path)))
+        """Read an index written by `save`; raises ValueError if the file is not one."""
+        try:
+            return cls(faiss.read_index(str(path)))
+        except RuntimeError as exc:  # faiss reports a bad file as a RuntimeError
+            raise ValueError(f"{path} is not a readable FAISS index: {exc}") from None
 
     def save(self, path: Path) -> None:
-        """Write the index to `path`."""
-        faiss.write_index(self._index, str(path))
+        """Write the index to `path` (through a temporary file, so never half written)."""
+        temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        faiss.write_index(self._index, str(temporary))
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+
+    def ids(self) -> np.ndarray:
+        """Every id in the index."""
+        if isinstance(self._index, faiss.IndexIDMap):
+            return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        return np.arange(len(self), dtype=np.int64)
 
     @property
     def dimension(self) -> int:

@@ -12,7 +12,10 @@ from qa.ingest.sentences import sentence_spans, split_long_sentence
 
 @dataclass(frozen=True)
 class Chunk:
-    """A passage: `document.text[char_start:char_end] == text`."""
+    """A passage: `document.text[char_start:char_end] == text`.
+
+    It covers paragraphs `paragraph` to `paragraph_end` (equal unless short ones merged).
+    """
 
     doc_id: str
     ordinal: int
@@ -21,6 +24,7 @@ class Chunk:
     paragraph: int
     char_start: int
     char_end: int
+    paragraph_end: int
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ def chunk_document(document: Document, settings: ChunkingConfig) -> list[Chunk]:
             paragraph=first.paragraph,
             char_start=first.start,
             char_end=last.end,
+            paragraph_end=last.paragraph,
         )
         for ordinal, (first, last) in enumerate(merged)
     ]

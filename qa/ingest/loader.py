@@ -277,3 +277,21 @@ def _as_iso_date(value: Any, path: Path) -> str | None:
             pass
     logger.warning("%s: unrecognised date %r", path, value)
     return None
+
+
+def corpus_files(
+    folder: Path, settings: object | None = None
+) -> tuple[list[Path], list[SkippedFile]]:
+    """Every regular, non-hidden file directly inside `folder`, sorted by name."""
+    folder = Path(folder)
+    try:
+        entries = sorted(folder.iterdir(), key=lambda entry: entry.name)
+    except OSError as exc:
+        raise LoadError(f"cannot list corpus folder {folder}: {exc.strerror or exc}") from exc
+    return [p for p in entries if not p.name.startswith(".") and p.is_file()], []
+
+
+def load_file(path: Path, root: Path | None = None,
+              settings: object | None = None) -> list[Document]:
+    """The documents of one corpus file (one article per file, for now)."""
+    return [load_document(path)]

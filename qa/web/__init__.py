@@ -10,9 +10,11 @@ from flask import Flask
 from qa.config import Config
 from qa.retriever import Retriever
 from qa.web.api import api
+from qa.web.auth import load_api_keys
 from qa.web.errors import register_error_handlers
 from qa.web.pages import pages
 from qa.web.request_log import RequestLogMiddleware
+from qa.web.write_api import write_api
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,13 @@ def create_app(config: Config, retriever: Retriever | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["qa_retriever"] = retriever
+    app.extensions["qa_api_keys"] = load_api_keys(config)
+    # Changes by other processes (qa index / add / remove) show up within a second.
+    watch = getattr(retriever.engine, "watch", None)
+    if watch is not None:
+        watch()
     app.register_blueprint(api)
+    app.register_blueprint(write_api)
     app.register_blueprint(pages)
     register_error_handlers(app)
     app.wsgi_app = RequestLogMiddleware(app.wsgi_app)  # type: ignore[method-assign]
@@ -43,6 +51,6 @@ def open_retriever(config: Config) -> Retriever:
     from qa.embedder import SentenceTransformerEmbedder
     from qa.index.saved_index import open_index
 
-    index = open_index(config)
+    engine = open_index(config)
     logger.info("loading model %s", config.model.name)
-    return Retriever(config, index, SentenceTransformerEmbedder(config.model))
+    return Retriever(config, engine, SentenceTransformerEmbedder(config.model))

@@ -10,6 +10,7 @@ from qa import __version__
 from qa.config import Config
 from qa.retriever import Retriever
 from qa.web.ask_request import arguments_from_body, arguments_from_query
+from qa.web.auth import require_key
 from qa.web.documents import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -49,19 +50,30 @@ def ask_get() -> Response:
     return jsonify(retriever.ask(**arguments).to_dict())
 
 
+@api.before_request
+def _read_key() -> None:
+    """Reads are open unless the config asks for keys on them too."""
+    if (app_config().server.keys_for_reads
+            and request.endpoint not in ("api.health", "api.openapi")):
+        require_key(current_app.extensions["qa_api_keys"])
+
+
 @api.get("/health")
 def health() -> Response:
-    """Status, model, index counts and version."""
+    """Status, model, index counts, generation and last change, and version."""
     retriever = app_retriever()
-    documents, chunks = retriever.index.store.counts()
+    status = retriever.engine.status()
     return jsonify({
         "status": "ok",
         "model": retriever.embedder.name,
         "index": {
-            "documents": documents,
-            "chunks": chunks,
-            "built_at": retriever.index.manifest.get("built_at"),
+            "documents": status["documents"],
+            "chunks": status["chunks"],
+            "generation": status["generation"],
+            "changed_at": status["changed_at"],
+            "created_at": status["created_at"],
         },
+        "writes": bool(current_app.extensions["qa_api_keys"]),
         "version": __version__,
     })
 
@@ -72,9 +84,9 @@ def documents() -> Response:
     _reject_unknown_parameters({"offset", "limit"})
     offset = _integer_parameter("offset", 0, minimum=0, maximum=10**9)
     limit = _integer_parameter("limit", DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
-    store = app_retriever().index.store
-    total, _ = store.counts()
-    page = store.documents(offset=offset, limit=limit)
+    with app_retriever().engine.snapshot() as snapshot:
+        total, _ = snapshot.counts()
+        page = snapshot.documents(offset=offset, limit=limit)
     return jsonify({
         "total": total,
         "offset": offset,
@@ -87,7 +99,9 @@ def documents() -> Response:
 def document(doc_id: str) -> Response:
     """One document: metadata and the paragraphs of its clean text."""
     # Looked up in the store only: an id never becomes a file path.
-    return jsonify(document_detail(app_retriever().index.store.document(doc_id)))
+    with app_retriever().engine.snapshot() as snapshot:
+        found = snapshot.document(doc_id)
+    return jsonify(document_detail(found))
 
 
 @api.get("/openapi.json")

@@ -11,7 +11,7 @@ import logging
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from qa.errors import DocumentNotFoundError, InvalidQuestionError
+from qa.errors import DocumentNotFoundError, IndexLockedError, InvalidQuestionError
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +42,26 @@ ERROR_CODES = {
     "method_not_allowed": "The endpoint does not accept this method.",
     "bad_request": "The request is malformed.",
     "internal_error": "The server failed; the log has the details.",
+    "writes_disabled": "No API key is configured, so write routes are off.",
+    "missing_key": "The route needs an `Authorization: Bearer <key>` header.",
+    "invalid_key": "The API key is not valid.",
+    "invalid_document": "The document cannot be stored (a missing title or text, a bad "
+                        "date or id).",
+    "unreadable_file": "The uploaded file is of no supported format or holds no text.",
+    "index_busy": "Another writer holds the index (a rebuild, say); retry later.",
 }
 
 
 class ApiError(Exception):
     """An error the API reports to the client with a status, a code and a message."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
 
 def error_response(status: int, code: str, message: str) -> Response:
@@ -67,7 +76,17 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
-        return _respond(exc.status, exc.code, exc.message)
+        response = _respond(exc.status, exc.code, exc.message)
+        response.headers.update(exc.headers)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="newsqa"'
+        return response
+
+    @app.errorhandler(IndexLockedError)
+    def index_busy(exc: IndexLockedError) -> Response:
+        response = _respond(503, "index_busy", str(exc))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(InvalidQuestionError)
     def invalid_question(exc: InvalidQuestionError) -> Response:

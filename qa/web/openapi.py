@@ -9,6 +9,7 @@ from qa.config import MODES, Config
 from qa.web.ask_request import ASK_FIELDS, JSON_MIMETYPE
 from qa.web.documents import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from qa.web.errors import ERROR_CODES
+from qa.web.openapi_write import SECURITY_SCHEMES, write_paths, write_schemas
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
 
@@ -49,7 +50,12 @@ def schemas(config: Config) -> dict[str, Any]:
         "section": _NULLABLE_STRING,
         "paragraph": {"type": "integer", "minimum": 1,
                       "description": "1-based paragraph number in the document (headings "
-                                     "are not counted); the page /doc/{doc_id}#p{paragraph}."},
+                                     "are not counted); the page /doc/{doc_id}#p{paragraph}. "
+                                     "The same as paragraph_start."},
+        "paragraph_start": {"type": "integer", "minimum": 1,
+                            "description": "First paragraph the passage covers."},
+        "paragraph_end": {"type": "integer", "minimum": 1,
+                          "description": "Last paragraph the passage covers."},
         "char_start": {"type": "integer", "minimum": 0},
         "char_end": {"type": "integer", "minimum": 0},
     }) | {"description": "Where the passage is; char offsets index the document's clean text "
@@ -109,8 +115,13 @@ def schemas(config: Config) -> dict[str, Any]:
             "index": _object({
                 "documents": {"type": "integer", "minimum": 0},
                 "chunks": {"type": "integer", "minimum": 0},
-                "built_at": _NULLABLE_STRING,
+                "generation": {"type": "integer", "minimum": 0,
+                               "description": "Moves by one with every committed change."},
+                "changed_at": _NULLABLE_STRING | {"description": "Time of the last change."},
+                "created_at": _NULLABLE_STRING,
             }),
+            "writes": {"type": "boolean",
+                       "description": "Whether an API key is configured (writes are on)."},
             "version": {"type": "string"},
         }),
         "DocumentSummary": _object(summary_properties),
@@ -131,7 +142,7 @@ def schemas(config: Config) -> dict[str, Any]:
                 "message": {"type": "string"},
             }, required=["code", "message"]),
         }),
-    }
+    } | write_schemas()
 
 
 def openapi_document(config: Config) -> dict[str, Any]:
@@ -194,7 +205,7 @@ def openapi_document(config: Config) -> dict[str, Any]:
                     "responses": {"200": _json(_ref("Health"), "The service is up.")} | common,
                 },
             },
-            "/api/documents": {
+            "/api/documents": write_paths(config, common)["/api/documents"] | {
                 "get": {
                     "summary": "List documents, one page at a time",
                     "operationId": "listDocuments",
@@ -211,7 +222,7 @@ def openapi_document(config: Config) -> dict[str, Any]:
                     } | common,
                 },
             },
-            "/api/documents/{doc_id}": {
+            "/api/documents/{doc_id}": write_paths(config, common)["/api/documents/{doc_id}"] | {
                 "get": {
                     "summary": "One document with its paragraphs",
                     "operationId": "getDocument",
@@ -232,5 +243,5 @@ def openapi_document(config: Config) -> dict[str, Any]:
                 },
             },
         },
-        "components": {"schemas": schemas(config)},
+        "components": {"schemas": schemas(config), "securitySchemes": SECURITY_SCHEMES},
     }

@@ -42,7 +42,8 @@ def chat() -> str:
 def document(doc_id: str) -> str:
     """The whole article, each paragraph with id="p<n>" so a citation can link to it."""
     # Looked up in the store only (a missing id raises DocumentNotFoundError -> 404 page).
-    found = current_app.extensions["qa_retriever"].index.store.document(doc_id)
+    with current_app.extensions["qa_retriever"].engine.snapshot() as snapshot:
+        found = snapshot.document(doc_id)
     return render_template(
         "doc.html",
         document=found,

@@ -1,0 +1,352 @@
+"""The local engine: a SQLite store (the truth) and an in-memory FAISS index (a cache).
+
+Readers search a snapshot: a read transaction on their thread's own connection,
+plus the FAISS index under a shared lock. FAISS may lag the store by the changes
+of the last moments; its hits are checked against the snapshot, and any score it
+lacks is computed from the vectors in the store, so an answer never mixes two
+versions of a document. `refresh()` brings FAISS up to the store's generation
+(or reopens the store a rebuild made live); the server calls it on a timer and
+after its own writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.config import Config
+from qa.errors import IndexDamagedError
+from qa.index.engine import (
+    Change,
+    CommitResult,
+    PutDocument,
+    PutFile,
+    RemoveDocument,
+    RemoveFile,
+)
+from qa.index.layout import IndexFolder
+from qa.index.manifest import check_manifest, new_manifest, read_manifest, write_manifest
+from qa.index.rwlock import ReadWriteLock
+from qa.index.store import (
+    STORE_FILE,
+    StoreReader,
+    StoreWriter,
+    connect,
+    create_store,
+    transaction,
+)
+from qa.index.vectors import VectorIndex
+
+logger = logging.getLogger(__name__)
+
+_CACHE_NAME = re.compile(r"^vectors-(\d+)\.faiss$")
+
+
+class LocalSnapshot(StoreReader):
+    """One consistent view: the store's read transaction and the FAISS index."""
+
+    def __init__(self, db: sqlite3.Connection, vectors: VectorIndex):
+        super().__init__(db)
+        self._faiss = vectors
+
+    def vector_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        hits = self._faiss.search(vector, k)
+        # Hits of chunks removed since FAISS was last refreshed are dropped.
+        present = self.existing([i for i, _ in hits])
+        return [(i, s) for i, s in hits if i in present]
+
+    def vectors(self, ids: list[int]) -> np.ndarray:  # type: ignore[override]
+        return super().vectors(ids, self._faiss.dimension)
+
+
+class _State:
+    """One opened store folder: its manifest, FAISS cache and reader connections."""
+
+    def __init__(self, store_dir: Path, manifest: dict[str, Any], vectors: VectorIndex,
+                 generation: int):
+        self.store_dir = store_dir
+        self.manifest = manifest
+        self.vectors = vectors
+        self.generation = generation
+        self.lock = ReadWriteLock()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        # Used only under the engine's refresh lock.
+        self.refresh_db: sqlite3.Connection | None = None
+
+    def connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.store_dir / STORE_FILE, readonly=True)
+            self._local.db = db
+            with self._connections_lock:
+                self._connections.append(db)
+        return db
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+            if self.refresh_db is not None:
+                self.refresh_db.close()
+                self.refresh_db = None
+
+
+class LocalEngine:
+    """FAISS + SQLite behind the Engine interface (see qa.index.engine)."""
+
+    def __init__(self, config: Config, index_dir: Path | None = None, *,
+                 store_dir: Path | None = None, locked: bool = False):
+        """Open the live store of `index_dir`, or `store_dir` (a rebuild's new store,
+        whose writer lock the caller holds: `locked`)."""
+        self.config = config
+        self.folder = IndexFolder(index_dir or config.index_dir)
+        self._pinned = store_dir
+        self._locked = locked
+        self._refresh_lock = threading.Lock()
+        self._local = threading.local()
+        self._state = self._open(store_dir or self.folder.require_store())
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # -- opening -------------------------------------------------------------------
+
+    def _open(self, store_dir: Path) -> _State:
+        manifest = read_manifest(store_dir)
+        check_manifest(manifest, self.config, dimension=None)
+        dimension = int(manifest["dimension"])
+        db = connect(store_dir / STORE_FILE, readonly=True)
+        try:
+            reader = StoreReader(db)
+            with transaction(db, immediate=False):
+                generation = _checked(reader.generation)
+                vectors, cached_generation = _load_cache(store_dir, generation, dimension)
+                if vectors is None:
+                    vectors, cached_generation = VectorIndex.empty(dimension), 0
+                _apply(vectors, reader, cached_generation)
+        finally:
+            db.close()
+        if vectors.dimension != dimension:
+            raise IndexDamagedError(f"the vectors in {store_dir} are not {dimension}-"
+                                    "dimensional; run `qa index --rebuild`")
+        return _State(store_dir, manifest, vectors, generation)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self._state.manifest
+
+    @property
+    def dimension(self) -> int:
+        return int(self._state.manifest["dimension"])
+
+    @property
+    def store_dir(self) -> Path:
+        return self._state.store_dir
+
+    # -- reading -------------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[LocalSnapshot]:
+        """A consistent view of the index for the duration of the block (a snapshot
+        opened inside another on the same thread shares it)."""
+        outer = getattr(self._local, "snapshot", None)
+        if outer is not None:
+            yield outer
+            return
+        if self._watcher is None:
+            self.refresh()
+        state = self._state
+        with state.lock.read():
+            db = state.connection()
+            db.execute("BEGIN")
+            self._local.snapshot = LocalSnapshot(db, state.vectors)
+            try:
+                yield self._local.snapshot
+            finally:
+                self._local.snapshot = None
+                db.execute("COMMIT")
+
+    def status(self) -> dict[str, Any]:
+        """Counts, generation and the time of the last change, for /api/health."""
+        with self.snapshot() as snapshot:
+            documents, chunks = snapshot.counts()
+            return {
+                "documents": documents,
+                "chunks": chunks,
+                "generation": snapshot.generation(),
+                "changed_at": snapshot.meta("changed_at"),
+                "created_at": self._state.manifest.get("created_at"),
+                "vectors_generation": self._state.generation,
+            }
+
+    # -- keeping up ----------------------------------------------------------------
+
+    def refresh(self) -> bool:
+        """Catch up with changes other writers committed; True if anything changed."""
+        with self._refresh_lock:
+            state = self._state
+            store_dir = self._pinned or self.folder.require_store()
+            if store_dir != state.store_dir:
+                # A rebuild made another store live: open it fully, then switch.
+                self._state = self._open(store_dir)
+                logger.info("switched to the rebuilt index %s", store_dir.name)
+                return True
+            if state.refresh_db is None:
+                state.refresh_db = connect(state.store_dir / STORE_FILE, readonly=True)
+            db = state.refresh_db
+            reader = StoreReader(db)
+            with transaction(db, immediate=False):
+                generation = _checked(reader.generation)
+                if generation == state.generation:
+                    return False
+                removed = reader.removed_since(state.generation)
+                added = list(reader.vectors_since(state.generation))
+            with state.lock.write():
+                state.vectors.remove(removed)
+                for ids, vectors in added:
+                    state.vectors.remove(ids)  # a re-run refresh must not add twice
+                    state.vectors.add(ids, vectors)
+                state.generation = generation
+            return True
+
+    def watch(self, interval: float = 0.25) -> None:
+        """Refresh in a background thread every `interval` seconds (the server does)."""
+        if self._watcher is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.refresh()
+                except Exception:  # keep serving the last good state; say why
+                    logger.exception("could not refresh the index")
+
+        self._watcher = threading.Thread(target=loop, name="index-refresh", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        """Stop watching and close every connection."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        self._state.close()
+
+    # -- writing -------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        if self._locked:
+            yield
+        else:
+            with self.folder.writer_lock():
+                yield
+
+    def commit(self, changes: list[Change]) -> CommitResult:
+        """Apply changes in one transaction (one writer at a time); then refresh."""
+        result = CommitResult(generation=None)
+        if not changes:
+            return result
+        with self._writing():
+            if not self._locked and self.folder.require_store() != self._state.store_dir:
+                self.refresh()  # a rebuild went live since we opened: write to it
+            db = connect(self._state.store_dir / STORE_FILE, readonly=False)
+            try:
+                writer = StoreWriter(db)
+                with transaction(db):
+                    for change in changes:
+                        _apply_change(writer, change, result)
+                    result.generation = writer.commit_generation()
+            finally:
+                db.close()
+        self.refresh()
+        return result
+
+    def save_vector_cache(self) -> Path:
+        """Write the FAISS cache for the current generation and drop older ones."""
+        self.refresh()
+        state = self._state
+        path = state.store_dir / f"vectors-{state.generation}.faiss"
+        with state.lock.read():
+            if not path.exists():
+                state.vectors.save(path)
+        for other in state.store_dir.glob("vectors-*.faiss"):
+            if other != path:
+                other.unlink(missing_ok=True)
+        return path
+
+
+def _apply_change(writer: StoreWriter, change: Change, result: CommitResult) -> None:
+    if isinstance(change, PutDocument):
+        result.chunk_ids[change.document.doc_id] = writer.put_document(
+            change.document, change.chunks, change.vectors, change.tokens, change.origin)
+    elif isinstance(change, RemoveDocument):
+        result.removed[change.doc_id] = writer.remove_document(change.doc_id) is not None
+    elif isinstance(change, PutFile):
+        writer.put_file(change.record)
+    elif isinstance(change, RemoveFile):
+        writer.remove_file(change.path)
+    else:  # pragma: no cover
+        raise TypeError(f"unknown change {change!r}")
+
+
+def _checked(read):
+    try:
+        return read()
+    except sqlite3.DatabaseError as exc:
+        raise IndexDamagedError(f"the index store is unreadable ({exc}); "
+                                "run `qa check` to see what is wrong") from None
+
+
+def _load_cache(store_dir: Path, generation: int,
+                dimension: int) -> tuple[VectorIndex | None, int]:
+    """The newest readable FAISS cache at or below `generation`, with its generation."""
+    candidates = []
+    for path in store_dir.glob("vectors-*.faiss"):
+        match = _CACHE_NAME.match(path.name)
+        if match and int(match.group(1)) <= generation:
+            candidates.append((int(match.group(1)), path))
+    for cached, path in sorted(candidates, reverse=True):
+        try:
+            vectors = VectorIndex.load(path)
+        except (ValueError, OSError) as exc:
+            logger.warning("ignoring the vector cache %s (%s); rebuilding it from the store",
+                           path.name, exc)
+            continue
+        if vectors.dimension == dimension:
+            return vectors, cached
+    return None, 0
+
+
+def _apply(vectors: VectorIndex, reader: StoreReader, since: int) -> None:
+    vectors.remove(reader.removed_since(since))
+    for ids, batch in reader.vectors_since(since):
+        vectors.remove(ids)
+        vectors.add(ids, batch)
+
+
+def create_index(config: Config, index_dir: Path, dimension: int,
+                 make_live: bool = True) -> Path:
+    """A new, empty store folder with its manifest; live at once unless `make_live` is
+    False (a rebuild makes it live when it is complete). Call with the writer lock held."""
+    folder = IndexFolder(index_dir)
+    store_dir = folder.new_store_folder()
+    try:
+        write_manifest(store_dir, new_manifest(config, dimension))
+        create_store(store_dir / STORE_FILE, new_manifest(config, dimension))
+        if make_live:
+            folder.make_current(store_dir)
+    except BaseException:
+        shutil.rmtree(store_dir, ignore_errors=True)
+        raise
+    return store_dir
