@@ -90,8 +90,11 @@ def _check_store(db: sqlite3.Connection, manifest: dict | None, config: Config,
     with transaction(db, immediate=False):
         settings = reader.meta("settings")
         if manifest is not None and _settings(settings) != _settings(manifest):
+            keys = sorted(k for k in set(_settings(settings)) | set(_settings(manifest))
+                          if settings.get(k) != manifest.get(k))
             result.problems.append(f"{MANIFEST_FILE} disagrees with the settings recorded in "
-                                   "the store")
+                                   f"the store ({', '.join(keys)}); `qa check --repair` "
+                                   "rewrites it from the store")
         dimension = int(settings["dimension"])
         result.generation = reader.generation()
         result.documents, result.chunks = reader.counts()
@@ -161,8 +164,10 @@ def repair_index(config: Config) -> list[str]:
         try:
             settings = StoreReader(db).meta("settings")
             try:
-                read_manifest(store_dir)
+                current = read_manifest(store_dir)
             except QAError:
+                current = None
+            if current is None or _settings(current) != _settings(settings):
                 write_manifest(store_dir, settings)
                 done.append(f"rewrote {MANIFEST_FILE} from the store's settings")
             done.extend(_repair_store(db, config, int(settings["dimension"])))

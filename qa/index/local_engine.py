@@ -83,6 +83,28 @@ class _State:
         self._connections_lock = threading.Lock()
         # Used only under the engine's refresh lock.
         self.refresh_db: sqlite3.Connection | None = None
+        # Snapshots in progress; a state a rebuild replaced closes when the last one ends.
+        self._readers = 0
+        self._retired = False
+
+    def enter(self) -> None:
+        with self._connections_lock:
+            self._readers += 1
+
+    def leave(self) -> None:
+        with self._connections_lock:
+            self._readers -= 1
+            last = self._retired and not self._readers
+        if last:
+            self.close()
+
+    def retire(self) -> None:
+        """No new snapshots will use this state; close it once the current ones end."""
+        with self._connections_lock:
+            self._retired = True
+            idle = not self._readers
+        if idle:
+            self.close()
 
     def connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -167,15 +189,30 @@ class LocalEngine:
         if self._watcher is None:
             self.refresh()
         state = self._state
-        with state.lock.read():
-            db = state.connection()
-            db.execute("BEGIN")
-            self._local.snapshot = LocalSnapshot(db, state.vectors)
+        state.enter()
+        try:
             try:
-                yield self._local.snapshot
-            finally:
-                self._local.snapshot = None
-                db.execute("COMMIT")
+                db = state.connection()
+            except IndexDamagedError:
+                # A rebuild made another store live and removed this one before the
+                # watcher switched: switch now.
+                self.refresh()
+                if self._state is state:
+                    raise
+                state.leave()
+                state = self._state
+                state.enter()
+                db = state.connection()
+            with state.lock.read():
+                db.execute("BEGIN")
+                self._local.snapshot = LocalSnapshot(db, state.vectors)
+                try:
+                    yield self._local.snapshot
+                finally:
+                    self._local.snapshot = None
+                    db.execute("COMMIT")
+        finally:
+            state.leave()
 
     def status(self) -> dict[str, Any]:
         """Counts, generation and the time of the last change, for /api/health."""
@@ -200,6 +237,7 @@ class LocalEngine:
             if store_dir != state.store_dir:
                 # A rebuild made another store live: open it fully, then switch.
                 self._state = self._open(store_dir)
+                state.retire()
                 logger.info("switched to the rebuilt index %s", store_dir.name)
                 return True
             if state.refresh_db is None:
