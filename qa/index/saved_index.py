@@ -94,7 +94,7 @@ def build_index(
     if not corpus_dir.is_dir():
         raise QAError(f"corpus folder not found: {corpus_dir}")
     started = time.perf_counter()
-    loaded = load_corpus(corpus_dir)
+    loaded = load_corpus(corpus_dir, config.ingest)
     if not loaded.documents:
         raise QAError(f"no readable documents in {corpus_dir}; the existing index is unchanged")
     return build_index_from_documents(
