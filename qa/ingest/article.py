@@ -227,3 +227,18 @@ def as_strings(value: object) -> tuple[str, ...]:
     items = value if isinstance(value, list) else _LIST_SEPARATORS.split(str(value))
     strings = (collapse_whitespace(str(item)) for item in items if item is not None)
     return tuple(dict.fromkeys(item for item in strings if item))
+
+
+def fill_missing(documents: list[Document], **values: str | None) -> list[Document]:
+    """The documents with each named field set to the given value where it is still None:
+    for what a file says less reliably than its text (a page's site name, the author in a
+    file's properties)."""
+    filled = []
+    for document in documents:
+        changes = {
+            name: value
+            for name, value in values.items()
+            if value is not None and getattr(document, name) is None
+        }
+        filled.append(replace(document, **changes) if changes else document)
+    return filled
