@@ -1,8 +1,9 @@
 """Bytes of a text file -> str: UTF-8 (BOM optional) or GB18030, a few bad bytes tolerated.
 
 A file with a handful of undecodable bytes (a truncated copy, one corrupted sector) is still
-worth reading: those bytes become U+FFFD and a warning names their byte offsets. A file where
-more than `MAX_BAD_BYTE_SHARE` of the bytes do not decode is not text in either encoding.
+worth reading: those bytes become U+FFFD and a warning names their byte offsets. The share is
+counted among the bytes outside ASCII: a file in another encoding fails on most of those (a
+GBK file read as UTF-8, a Latin-1 one read as either), a damaged one on very few.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from .load_errors import LoadError
 
 logger = logging.getLogger(__name__)
 
-# Up to this share of undecodable bytes (at least one) is damage; more is another encoding.
-MAX_BAD_BYTE_SHARE = 0.01
+# Up to this share of the non-ASCII bytes undecodable (at least one byte) is damage; more is
+# another encoding.
+MAX_BAD_BYTE_SHARE = 0.05
 # Offsets named in the warning; the count is always given.
 _OFFSETS_SHOWN = 10
 
@@ -26,6 +28,7 @@ _OFFSETS_SHOWN = 10
 # binary that happened to decode (GB18030 accepts many byte sequences).
 _MAX_NON_TEXT_SHARE = 0.01
 _TEXT_CONTROLS = frozenset("\t\n\r\f\v")
+_NON_ASCII = bytes(range(128, 256))
 
 
 def decode_text(data: bytes, name: str = "") -> str:
@@ -56,7 +59,8 @@ def decode_text(data: bytes, name: str = "") -> str:
 
 def _decode_tolerant(data: bytes, encoding: str, name: str, base: int = 0) -> str | None:
     """`data` decoded, bad bytes replaced when few enough (warned); None when too many."""
-    state = _Replaced(allowed=max(1, int(len(data) * MAX_BAD_BYTE_SHARE)))
+    non_ascii = len(data) - len(data.translate(None, _NON_ASCII))
+    state = _Replaced(allowed=max(1, int(non_ascii * MAX_BAD_BYTE_SHARE)))
     _current.state = state
     try:
         text = data.decode(encoding, errors=_ERROR_HANDLER)
@@ -65,19 +69,29 @@ def _decode_tolerant(data: bytes, encoding: str, name: str, base: int = 0) -> st
     finally:
         _current.state = None
     if state.offsets:
-        shown = ", ".join(str(base + offset) for offset in state.offsets[:_OFFSETS_SHOWN])
-        more = "…" if len(state.offsets) > _OFFSETS_SHOWN else ""
+        ranges = _ranges([base + offset for offset in state.offsets])
+        shown = ", ".join(ranges[:_OFFSETS_SHOWN]) + ("…" if len(ranges) > _OFFSETS_SHOWN else "")
         logger.warning(
-            "%s: %d undecodable byte(s) replaced with U+FFFD (read as %s) at byte offset %s%s",
+            "%s: %d undecodable byte(s) replaced with U+FFFD (read as %s) at byte offset %s",
             name or "text",
             len(state.offsets),
             encoding.upper(),
             shown,
-            more,
         )
     elif encoding != "utf-8":
         logger.debug("%s: decoded as %s", name, encoding.upper())
     return text
+
+
+def _ranges(offsets: list[int]) -> list[str]:
+    """[130, 131, 132, 264] -> ["130-132", "264"]."""
+    ranges: list[list[int]] = []
+    for offset in offsets:
+        if ranges and offset == ranges[-1][1] + 1:
+            ranges[-1][1] = offset
+        else:
+            ranges.append([offset, offset])
+    return [str(first) if first == last else f"{first}-{last}" for first, last in ranges]
 
 
 @dataclass

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from qa.config import IngestConfig
 
+from .doc_ids import file_doc_id
 from .document import Document
 from .load_errors import LoadError, LoadResult, SkippedFile
 from .text_file import read_text_file
@@ -38,7 +39,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_NOT_URL_SAFE = re.compile(r"[^\w.~-]+")
 _WEB_PAGE_HINT = re.compile(rb"<(?:!doctype\s+html|html[\s>]|head[\s>])", re.I)
 _EXPORTS = (".jsonl", ".json", ".csv")
 
@@ -152,30 +152,6 @@ def load_document(path: Path) -> Document:
     if len(documents) != 1:
         raise LoadError(f"holds {len(documents)} documents; use load_file")
     return documents[0]
-
-
-def file_doc_id(path: Path, root: Path | None = None) -> str:
-    """The id of a file's (first) document: its stem directly in `root` (or without a root),
-    else its relative path made URL-safe ("2024/03/foo.txt" -> "2024-03-foo")."""
-    path = Path(path)
-    if root is None:
-        return path.stem
-    try:
-        relative = path.relative_to(root)
-    except ValueError:
-        try:
-            relative = path.resolve().relative_to(Path(root).resolve())
-        except ValueError:
-            return path.stem
-    if len(relative.parts) <= 1:
-        return path.stem
-    parts = [*relative.parts[:-1], relative.stem]
-    return "-".join(_url_safe(part) for part in parts)
-
-
-def _url_safe(part: str) -> str:
-    """Letters (of any script), digits and "-._~" kept; every other run becomes "_"."""
-    return _NOT_URL_SAFE.sub("_", part).strip("_") or "_"
 
 
 def _walk(folder: Path, root: Path) -> list[tuple[str, Path, str | None]]:
