@@ -271,3 +271,24 @@ def test_a_date_deep_in_the_body_is_text_not_metadata(tmp_path: Path) -> None:
     path.write_text("# 标题\n\n" + body, encoding="utf-8")
     document = load_document(path)
     assert document.date is None and "2024年5月10日" in paragraphs(document)[-1]
+
+
+def test_records_with_one_id_keep_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "dup.jsonl"
+    records = [{"id": 1, "content": "第一条。"}, {"id": 1, "content": "第二条。"}]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), "utf-8")
+    (document,) = load_file(path, tmp_path)
+    assert (document.doc_id, paragraphs(document)) == ("dup-1", ["第一条。"])
+
+
+def test_csv_delimiter_comes_from_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "tabbed.csv"
+    path.write_text("title\tcontent\n标题\t正文有逗号,分号;竖线|都不是分隔符。\n", "utf-8")
+    (document,) = load_file(path, tmp_path)
+    assert paragraphs(document) == ["正文有逗号,分号;竖线|都不是分隔符。"]
+
+
+def test_a_source_line_stops_at_the_next_field(tmp_path: Path) -> None:
+    path = tmp_path / "s.md"
+    path.write_text("# 标题\n\n正文。\n\n来源：浙江日报 作者：张三\n", encoding="utf-8")
+    assert load_document(path).source == "浙江日报"

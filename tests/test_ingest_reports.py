@@ -109,3 +109,16 @@ def test_splitting_can_be_turned_off(tmp_path: Path) -> None:
 
     settings = replace(IngestConfig(), split_reports=False)
     assert len(load_file(MULTI, CORPUS, settings)) == 1
+
+
+def test_a_title_over_all_the_reports_is_not_the_first_reports_headline(tmp_path: Path) -> None:
+    text = (
+        "# 长三角城市简讯\n\n"
+        "## 苏州工业园区新增外资项目\n\n记者 周洁\n\n一季度新增外资项目四十个。\n\n"
+        "## 无锡物联网产业规模突破四千亿\n\n记者 吴桐\n\n产业规模同比增长百分之十。\n"
+    )
+    suzhou, wuxi = load_file(write(tmp_path, "briefs.md", text), tmp_path)
+    assert suzhou.title == "苏州工业园区新增外资项目"
+    assert wuxi.title == "无锡物联网产业规模突破四千亿"
+    assert suzhou.blocks[0].text == "长三角城市简讯"  # kept, as the editor's note is
+    assert (suzhou.author, wuxi.author) == ("周洁", "吴桐")

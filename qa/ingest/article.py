@@ -37,6 +37,7 @@ _SOURCE_PREFIX = r"(?:文章|稿件|新闻|本文)?来源\s*[:：]\s*"
 _SOURCE_BRACKETED = re.compile(r"^[（(]\s*" + _SOURCE_PREFIX + r"(.+?)\s*[）)]$")
 _SOURCE_BARE = re.compile(r"^" + _SOURCE_PREFIX + r"(.+)$")
 _SOURCE_MAX_CHARS = 40
+_NEXT_FIELD = re.compile(r"\s+(?:作者|记者|编辑|责任编辑|责编|发布时间|时间|日期)\s*[:：]")
 _URL_LINE = re.compile(r"^(?:(?:原文链接|原文地址|链接)\s*[:：]\s*)?<?(https?://[^\s<>]+)>?$")
 _NAV_LINKS = re.compile(r"^(?:\[返回[^\]]*\]\([^)]*\)[\s｜|/·]*)+$")
 _LIST_SEPARATORS = re.compile(r"[,，、\s]+")
@@ -82,10 +83,11 @@ def build_documents(
         return [_document(doc_id, path, blocks, meta, found, meta.title)]
     logger.info("%s: %d separate reports, one document each", path, len(parts))
     documents = []
-    for number, (blocks, found) in enumerate(parts, start=1):
+    for number, (group, (blocks, found)) in enumerate(zip(groups, parts, strict=True), start=1):
         part_id = doc_id if number == 1 else f"{doc_id}-{number}"
-        # Each report's own heading and lines win; the file's metadata fills the gaps.
-        documents.append(_document(part_id, path, blocks, found, meta, None))
+        # Each report's own headline and lines win; the file's metadata fills the gaps.
+        title = _report_headline(group)
+        documents.append(_document(part_id, path, blocks, found, meta, title))
     return documents
 
 
@@ -97,17 +99,31 @@ def split_reports(raw_blocks: Sequence[RawBlock]) -> list[list[RawBlock]]:
     it and when is the headline of its own report. Anything before the first such heading
     (an editor's note introducing them all) stays with the first report.
     """
-    starts = [
+    starts = _report_starts(raw_blocks)
+    if len(starts) < 2:
+        return [list(raw_blocks)]
+    bounds = [0, *starts[1:], len(raw_blocks)]
+    return [list(raw_blocks[start:end]) for start, end in zip(bounds, bounds[1:], strict=False)]
+
+
+def _report_starts(raw_blocks: Sequence[RawBlock]) -> list[int]:
+    """Indexes of the headings directly followed by a byline or a date/source line."""
+    return [
         index
         for index, block in enumerate(raw_blocks[:-1])
         if block.is_heading
         and not raw_blocks[index + 1].is_heading
         and opens_report(strip_inline_markup(raw_blocks[index + 1].text))
     ]
-    if len(starts) < 2:
-        return [list(raw_blocks)]
-    bounds = [0, *starts[1:], len(raw_blocks)]
-    return [list(raw_blocks[start:end]) for start, end in zip(bounds, bounds[1:], strict=False)]
+
+
+def _report_headline(group: list[RawBlock]) -> str | None:
+    """The headline of a report: its heading that a byline or date line follows (not a
+    heading before it, such as an editor's note or the whole file's title)."""
+    starts = _report_starts(group)
+    if not starts:
+        return None
+    return collapse_whitespace(strip_inline_markup(group[starts[0]].text)) or None
 
 
 def _clean(raw_blocks: list[RawBlock], rejoin: bool) -> tuple[list[Block], Metadata]:
@@ -192,7 +208,8 @@ def source_of(text: str) -> str | None:
     match = _SOURCE_BRACKETED.match(text) or _SOURCE_BARE.match(text)
     if match is None:
         return None
-    source = match.group(1).strip()
+    # "来源：浙江日报 作者：张三": the source ends where the next field starts.
+    source = _NEXT_FIELD.split(match.group(1))[0].strip()
     # A long value or a full sentence is prose that happens to start with "来源：".
     if len(source) > _SOURCE_MAX_CHARS or any(char in source for char in "。！？"):
         return None

@@ -99,7 +99,7 @@ def load_file(
         from .docx_file import read_docx
 
         return read_docx(data, path, doc_id, split=settings.split_reports)
-    if suffix in (".html", ".htm") and _WEB_PAGE_HINT.search(data[:4096]):
+    if suffix in (".html", ".htm") and _WEB_PAGE_HINT.search(data[:65536]):
         from .web_page import read_web_page
 
         return read_web_page(data, path, doc_id, split=settings.split_reports)

@@ -48,6 +48,7 @@ DEFAULT_FIELD_NAMES: dict[str, tuple[str, ...]] = {
 # Keys under which a .json file may hold its list of records.
 _RECORD_LISTS = ("articles", "records", "items", "data", "news", "documents", "docs")
 _HASH_CHARS = 12
+_CSV_DELIMITERS = ",\t;|"
 
 # Articles in a CSV cell are longer than the csv module's default field limit (128 KiB).
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -66,12 +67,18 @@ def read_export(
     names = {**DEFAULT_FIELD_NAMES, **names}
     documents: list[Document] = []
     skipped = 0
+    seen: set[str] = set()
     for where, record in records:
         try:
-            documents.append(_record_document(record, names, path, file_id))
+            document = _record_document(record, names, path, file_id)
+            if document.doc_id in seen:
+                raise ValueError(f"same id as an earlier record ({document.doc_id})")
         except ValueError as exc:
             skipped += 1
             logger.warning("%s, %s: record skipped: %s", path, where, exc)
+        else:
+            seen.add(document.doc_id)
+            documents.append(document)
     if not documents:
         tried = ", ".join(names["content"])
         raise LoadError(
@@ -115,12 +122,11 @@ def _records_in(value: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _csv_records(text: str) -> Iterator[tuple[str, Any]]:
-    sample = text[:8192]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t;|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    # The header line names the fields, so the delimiter it uses most is the file's (the
+    # article text below may hold any of them).
+    header = text.split("\n", 1)[0]
+    delimiter = max(_CSV_DELIMITERS, key=header.count)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         for row in reader:
             yield f"line {reader.line_num}", row
