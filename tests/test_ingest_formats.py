@@ -292,3 +292,16 @@ def test_a_source_line_stops_at_the_next_field(tmp_path: Path) -> None:
     path = tmp_path / "s.md"
     path.write_text("# 标题\n\n正文。\n\n来源：浙江日报 作者：张三\n", encoding="utf-8")
     assert load_document(path).source == "浙江日报"
+
+
+@pytest.mark.parametrize("name", ["ningbo_port.docx", "hangzhou_report.pdf"])
+def test_a_damaged_binary_file_is_a_load_error(tmp_path: Path, name: str) -> None:
+    data = bytearray((FIXTURES / name).read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 400] = bytes(range(200)) * 2  # a scrambled stretch
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    try:
+        load_file(path, tmp_path)
+    except LoadError:
+        pass  # or it loads what is left: either way, no other exception

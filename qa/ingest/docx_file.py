@@ -13,12 +13,14 @@ import io
 import logging
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import docx
 from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from docx.text.paragraph import Paragraph
+from lxml.etree import XMLSyntaxError
 
 from .article import Metadata, as_text, build_documents, fill_missing
 from .document import Document
@@ -36,14 +38,16 @@ def read_docx(data: bytes, path: Path, doc_id: str, split: bool = True) -> list[
     """The documents of a .docx file; raises `LoadError` for a broken or empty one."""
     try:
         document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise LoadError(f"not a readable .docx file: {exc}") from None
-    blocks: list[RawBlock] = []
-    for item in document.iter_inner_content():
-        if isinstance(item, Paragraph):
-            blocks.extend(_paragraph_block(item))
-        elif isinstance(item, Table):
-            blocks.extend(_table_blocks(item))
+        blocks: list[RawBlock] = []
+        for item in document.iter_inner_content():
+            if isinstance(item, Paragraph):
+                blocks.extend(_paragraph_block(item))
+            elif isinstance(item, Table):
+                blocks.extend(_table_blocks(item))
+    except (
+        PackageNotFoundError, zipfile.BadZipFile, zlib.error, XMLSyntaxError, KeyError, ValueError
+    ) as exc:
+        raise LoadError(f"not a readable .docx file: {type(exc).__name__}: {exc}") from None
     properties = document.core_properties
     has_heading = any(block.is_heading for block in blocks)
     meta = Metadata(

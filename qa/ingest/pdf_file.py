@@ -17,7 +17,7 @@ import unicodedata
 from pathlib import Path
 
 import pypdf
-from pypdf.errors import PdfReadError
+from pypdf.errors import PyPdfError
 
 from .article import Metadata, as_text, build_documents, fill_missing
 from .document import Document
@@ -48,8 +48,9 @@ def read_pdf(data: bytes, path: Path, doc_id: str, split: bool = True) -> list[D
             raise LoadError("encrypted PDF (needs a password)")
         pages = [_page_lines(page.extract_text() or "") for page in reader.pages]
         info = reader.metadata
-    except PdfReadError as exc:
-        raise LoadError(f"not a readable PDF: {exc}") from None
+    except (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        # pypdf reports a damaged file with its own errors and, deeper down, plain ones.
+        raise LoadError(f"not a readable PDF: {type(exc).__name__}: {exc}") from None
     lines = [line for page in pages for line in page]
     if not any(char.isalnum() for line in lines for char in line):
         raise LoadError("PDF has no text layer (a scan?): nothing to index without OCR")
