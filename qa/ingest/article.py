@@ -132,9 +132,10 @@ def _clean(raw_blocks: list[RawBlock], rejoin: bool) -> tuple[list[Block], Metad
     date: str | None = None
     author: str | None = None
     cleaned: list[RawBlock] = []
+    paragraphs_kept = 0
     for block in raw_blocks:
         text = collapse_whitespace(strip_inline_markup(block.text))
-        opening = sum(not b.is_heading for b in cleaned) < OPENING_PARAGRAPHS
+        opening = paragraphs_kept < OPENING_PARAGRAPHS
         if not text:
             continue
         if not block.is_heading and is_byline(text):
@@ -152,6 +153,7 @@ def _clean(raw_blocks: list[RawBlock], rejoin: bool) -> tuple[list[Block], Metad
             if names is not None:
                 author, source, text = author or names, source or agency, rest
         cleaned.append(replace(block, text=text))
+        paragraphs_kept += not block.is_heading
     if rejoin:
         cleaned = rejoin_cut_paragraphs(cleaned)
     # After rejoining, so that a cut-off "。”" still reaches its sentence; what is left
