@@ -46,6 +46,9 @@ def make_text_pdf(path: Path) -> None:
     pdf.set_margins(25, 25, 25)
     for page, paragraphs in enumerate((PDF_PARAGRAPHS[:3], PDF_PARAGRAPHS[3:]), start=1):
         pdf.add_page()
+        pdf.set_font("noto", size=9)
+        pdf.cell(0, 6, f"杭州日报 2024年5月10日 第{page + 2}版 经济新闻", align="R")
+        pdf.ln(10)
         if page == 1:
             pdf.set_font("noto", size=18)
             pdf.multi_cell(0, 12, "杭州一季度工业经济稳中有进", align="C", new_x="LMARGIN", new_y="NEXT")

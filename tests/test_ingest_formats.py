@@ -89,6 +89,7 @@ def test_pdf_text_layer_paragraphs_and_metadata() -> None:
     assert body[3].startswith("消费市场同样保持回暖态势") and body[3].endswith("百分之八点三。")
     text = everything(report)
     assert "- 1 -" not in text and "记者" not in text and "\x00" not in text
+    assert "经济新闻" not in text  # the running header of every page
 
 
 def test_a_scanned_pdf_is_skipped_with_its_reason() -> None:

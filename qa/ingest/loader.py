@@ -130,7 +130,7 @@ def load_corpus(folder: Path, settings: IngestConfig | None = None) -> LoadResul
             reason = None
         for document in loaded:
             if document.doc_id not in loaded_from:
-                loaded_from[document.doc_id] = path.name
+                loaded_from[document.doc_id] = path.relative_to(folder).as_posix()
                 documents.append(document)
                 continue
             # "a.txt" and "a.md" have one id; so do two records with the same id field.

@@ -4,8 +4,9 @@ A PDF's text comes out as visual lines. Lines are joined into paragraphs: a para
 at a line that ends a sentence or stops short of the right margin (narrower than
 `FULL_LINE_SHARE` of the widest line), so a headline, a date line and a byline stay apart
 from the text, and a sentence wrapped over several lines is one paragraph again. Page-number
-lines ("- 3 -", "第3页") are dropped; a paragraph cut by a page break is rejoined. A PDF
-whose pages have no text (a scan) is skipped with that reason: there is no OCR here.
+lines ("- 3 -", "第3页") and running headers and footers (a line on most pages) are dropped;
+a paragraph cut by a page break is rejoined. A PDF whose pages have no text (a scan) is
+skipped with that reason: there is no OCR here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 import logging
 import re
 import unicodedata
+from collections import Counter
 from pathlib import Path
 
 import pypdf
@@ -35,6 +37,7 @@ _PAGE_NUMBER = re.compile(
     r"|\d{1,4}\s*/\s*\d{1,4}|page\s*\d{1,4}(?:\s*of\s*\d{1,4})?)$",
     re.I,
 )
+_DIGITS = re.compile(r"\d+")
 # Generic document titles that PDF writers fill in by themselves.
 _PLACEHOLDER_TITLE = re.compile(r"^(?:untitled|无标题|microsoft word\b.*|.*\.(?:docx?|pdf))$", re.I)
 
@@ -51,6 +54,7 @@ def read_pdf(data: bytes, path: Path, doc_id: str, split: bool = True) -> list[D
     except (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         # pypdf reports a damaged file with its own errors and, deeper down, plain ones.
         raise LoadError(f"not a readable PDF: {type(exc).__name__}: {exc}") from None
+    pages = _without_running_lines(pages)
     lines = [line for page in pages for line in page]
     if not any(char.isalnum() for line in lines for char in line):
         raise LoadError("PDF has no text layer (a scan?): nothing to index without OCR")
@@ -83,6 +87,18 @@ def _page_lines(text: str) -> list[str]:
         if line and not _PAGE_NUMBER.match(line):
             lines.append(line)
     return lines
+
+
+def _without_running_lines(pages: list[list[str]]) -> list[list[str]]:
+    """Pages without their running headers and footers: a line (digits aside, for "第3版")
+    printed on more than half of the pages, and on at least two."""
+    if len(pages) < 2:
+        return pages
+    counts = Counter(key for page in pages for key in {_DIGITS.sub("#", line) for line in page})
+    running = {key for key, count in counts.items() if count >= 2 and count > len(pages) / 2}
+    if running:
+        logger.debug("dropping running headers/footers %s", sorted(running))
+    return [[line for line in page if _DIGITS.sub("#", line) not in running] for page in pages]
 
 
 def _paragraphs(pages: list[list[str]]) -> list[RawBlock]:
