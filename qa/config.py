@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -71,6 +73,23 @@ class ServerConfig:
     keys_for_reads: bool = False
 
 
+# Files `qa index` reads, by extension; every other file is reported as unsupported.
+INGEST_EXTENSIONS = (
+    ".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".jsonl", ".json", ".csv",
+)
+# Document fields a news export (JSON Lines / CSV) can fill; `export_fields` maps them to the
+# export's own field names.
+EXPORT_FIELDS = ("id", "title", "content", "date", "source", "url", "author", "category", "tags")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    extensions: tuple[str, ...] = INGEST_EXTENSIONS
+    max_file_bytes: int = 50_000_000
+    split_reports: bool = True
+    export_fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
 @dataclass(frozen=True)
 class Config:
     corpus_dir: Path = Path("corpus")
@@ -80,6 +99,7 @@ class Config:
     keywords: KeywordsConfig = field(default_factory=KeywordsConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some top-level fields changed (the original is untouched)."""
@@ -169,6 +189,12 @@ def _convert(kind: Any, value: Any, where: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of text, got {value!r}")
         return tuple(value)
+    if kind == Mapping[str, str]:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()
+        ):
+            raise ConfigError(f"{where}: expected a mapping of text to text, got {value!r}")
+        return MappingProxyType(dict(value))
     return value
 
 
@@ -178,6 +204,7 @@ def _check_ranges(instance: Any, where: str) -> None:
         ChunkingConfig: ("max_chars",),
         RetrievalConfig: ("top_k", "max_top_k", "max_question_chars", "candidates"),
         ServerConfig: ("port", "threads", "max_body_bytes", "max_upload_bytes"),
+        IngestConfig: ("max_file_bytes",),
     }.get(type(instance), ())
     for name in positive:
         if getattr(instance, name) < 1:
@@ -197,5 +224,21 @@ def _check_ranges(instance: Any, where: str) -> None:
                 raise ConfigError(f"{where}: {name} must be between 0 and 1")
         if instance.vector_weight_min > instance.vector_weight_max:
             raise ConfigError(f"{where}: vector_weight_min must not exceed vector_weight_max")
+    if isinstance(instance, IngestConfig):
+        _check_ingest(instance, where)
     if isinstance(instance, ServerConfig) and instance.port > 65535:
         raise ConfigError(f"{where}: port must be at most 65535")
+
+
+def _check_ingest(instance: IngestConfig, where: str) -> None:
+    for extension in instance.extensions:
+        if not extension.startswith(".") or extension != extension.lower() or " " in extension:
+            raise ConfigError(
+                f"{where}: extensions must look like '.txt' (a dot, lower case), got {extension!r}"
+            )
+    unknown = sorted(set(instance.export_fields) - set(EXPORT_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"{where}: export_fields: unknown field {unknown[0]!r} "
+            f"(known: {', '.join(EXPORT_FIELDS)})"
+        )

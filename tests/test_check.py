@@ -36,7 +36,7 @@ def damage_sql(config, *statements: str) -> None:
 
 def test_a_fresh_index_passes(built):
     result = check_index(built)
-    assert result.problems == [] and result.documents == 5 and result.chunks == 130
+    assert result.problems == [] and result.documents == 8 and result.chunks == 130
 
 
 DAMAGE = {
@@ -138,7 +138,7 @@ def test_qa_check_exits_non_zero_naming_the_problem(built, monkeypatch):
         "model:\n  name: fake-embedder\n", encoding="utf-8")
     runner = CliRunner()
     ok = runner.invoke(cli.main, ["check", "--config", str(config_file)])
-    assert ok.exit_code == 0 and "ok: 5 documents, 130 chunks" in ok.output
+    assert ok.exit_code == 0 and "ok: 8 documents, 130 chunks" in ok.output
     damage_sql(built, "DELETE FROM keywords WHERE rowid = (SELECT MIN(id) FROM chunks)")
     bad = runner.invoke(cli.main, ["check", "--config", str(config_file)])
     assert bad.exit_code == 1

@@ -97,7 +97,17 @@ def test_001_every_paragraph_ends_a_sentence_or_leads_into_a_list() -> None:
 def test_shipped_corpus_loads_in_name_order(tmp_path: Path) -> None:
     result = load_corpus(CORPUS)
     assert result.skipped == []
-    assert [d.doc_id for d in result.documents] == [p.stem for p in SHIPPED.values()]
+    # 001 holds four reports, one document each (see test_ingest_reports.py).
+    assert [d.doc_id for d in result.documents] == [
+        "000_3fe2b75bc59c04cf",
+        "001_217b2f632fd65200",
+        "001_217b2f632fd65200-2",
+        "001_217b2f632fd65200-3",
+        "001_217b2f632fd65200-4",
+        "002_afe709c459728e6e",
+        "003_f6f549922cc68d70",
+        "004_115f34327fef69f1",
+    ]
     for document in result.documents:
         assert document.title and texts(document, heading=False)
         assert all(b.text and b.text == b.text.strip() for b in document.blocks)
@@ -137,10 +147,11 @@ def test_bad_files_are_skipped_and_the_rest_loads(
     (tmp_path / "sub").mkdir()
     write(tmp_path / "sub", "nested.txt", "不读子目录。")
 
-    with caplog.at_level(logging.WARNING, logger="qa.ingest.loader"):
+    with caplog.at_level(logging.INFO, logger="qa.ingest.loader"):
         result = load_corpus(tmp_path)
 
-    assert [d.doc_id for d in result.documents] == ["a_good"]
+    # Subfolders are read too; their files' ids carry the folder's name.
+    assert [d.doc_id for d in result.documents] == ["a_good", "sub-nested"]
     reasons = {Path(s.path).name: s.reason for s in result.skipped}
     assert set(reasons) == {
         "b_binary.bin",
@@ -149,7 +160,7 @@ def test_bad_files_are_skipped_and_the_rest_loads(
         "e_blank.txt",
         "f_dots.txt",
     }
-    assert "NUL" in reasons["b_binary.bin"]
+    assert reasons["b_binary.bin"] == "unsupported type .bin"
     assert "GB18030" in reasons["c_undecodable.txt"]
     assert reasons["d_empty.txt"] == reasons["e_blank.txt"] == "empty file"
     assert reasons["f_dots.txt"] == "no text paragraphs"
@@ -286,8 +297,10 @@ def test_cut_paragraphs_are_rejoined(
         # Any cut inside the paragraph, down to a lone "。" left for the next piece.
         cut = data.draw(st.integers(min_value=1, max_value=len(paragraph) - 1))
         pieces += [paragraph[:cut], paragraph[cut:]]
-    document = load_document(write(tmp_path, "cut.txt", "\n\n".join(pieces)))
-    assert texts(document) == paragraphs
+    # Under a Markdown title: a short unpunctuated first line would be the headline.
+    content = "# 标题\n\n" + "\n\n".join(pieces)
+    document = load_document(write(tmp_path, "cut.txt", content))
+    assert texts(document, heading=False) == paragraphs
 
 
 MARKUP = ["<p>", "</p>", "<strong>", "</strong>", "---\n", "## ", "- ", "\n\n", "\r\n", "&gt;"]

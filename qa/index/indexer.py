@@ -105,7 +105,7 @@ class Indexer:
         remove the documents of deleted ones."""
         started = time.perf_counter()
         corpus_dir = corpus_dir.resolve()
-        files, skipped = corpus_files(corpus_dir, getattr(self.config, "ingest", None))
+        files, skipped = corpus_files(corpus_dir, self.config.ingest)
         self._report = IndexReport(skipped=list(skipped))
         present = {str(p.resolve()) for p in files}
         with self.engine.snapshot() as snapshot:
@@ -131,7 +131,7 @@ class Indexer:
         for path in paths:
             path = Path(path).resolve()
             if path.is_dir():
-                files, skipped = corpus_files(path, getattr(self.config, "ingest", None))
+                files, skipped = corpus_files(path, self.config.ingest)
                 self._report.skipped.extend(skipped)
             elif path.is_file():
                 files = [path]
@@ -219,7 +219,7 @@ class Indexer:
             self._pending_changes.append(PutFile(record))
             return
         try:
-            documents = load_file(path, root, getattr(self.config, "ingest", None))
+            documents = load_file(path, root, self.config.ingest)
         except LoadError as exc:
             self._skip(path, str(exc))
             documents = []
@@ -299,7 +299,7 @@ class Indexer:
         self._tell()
 
     def _skip(self, path: Path, reason: str) -> None:
-        logger.warning("skipping %s: %s", path, reason)
+        logger.info("skipping %s: %s", path, reason)
         self._report.skipped.append(SkippedFile(str(path), reason))
 
     def _tell(self) -> None:

@@ -71,7 +71,7 @@ def _refuse_emptying(engine: LocalEngine, corpus_dir: Path, config: Config) -> N
     """An empty corpus folder (an unmounted drive, a wrong path) must not wipe the index."""
     from qa.ingest.loader import corpus_files
 
-    files, _ = corpus_files(corpus_dir, getattr(config, "ingest", None))
+    files, _ = corpus_files(corpus_dir, config.ingest)
     if files:
         return
     inside = str(corpus_dir) + "/"

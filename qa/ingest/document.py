@@ -30,6 +30,8 @@ class Document:
     url: str | None = None
     category: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # Who wrote it (a byline's reporters, a page's or file's author); optional, added last.
+    author: str | None = None
 
     @property
     def text(self) -> str:

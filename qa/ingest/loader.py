@@ -1,297 +1,198 @@
-"""Corpus files -> `Document`s: decoding, front matter, body parsing and metadata lines.
+"""Corpus folders and files -> `Document`s: which files to read, their ids, which reader.
 
-A corpus file is UTF-8 (with or without BOM) or GB18030 text. It may start with YAML front
-matter (title, date, categories, tags); its body is HTML (`<p>` paragraphs) or plain text /
-Markdown. Source ("文章来源：…"), original URL and "返回…" navigation lines become metadata
-or are dropped; everything else is the clean text, as paragraphs and headings.
+`corpus_files` walks a folder (recursively, hidden entries skipped, an allow-list of
+extensions and a size limit from `IngestConfig`); `load_file` turns one file into its
+documents with the reader for its format; `load_corpus` does both for a whole folder.
+
+Document ids: a file directly in the corpus folder keeps its stem ("003_f6f549922cc68d70");
+a file in a subfolder gets its relative path with "-" between the parts ("2024-03-foo" for
+2024/03/foo.txt), every character other than letters, digits and "-._~" replaced by "_".
+Several documents from one file get "-2", "-3"… after the file's id (reports), or the
+record's id or a hash of it after the file's id (news exports; see `news_export.py`).
 """
 
 from __future__ import annotations
 
-import codecs
-import datetime as dt
+import dataclasses
 import logging
+import os
 import re
-import unicodedata
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from .document import Block, Document
-from .html_post import looks_like_html, split_html
-from .markdown_text import (
-    RawBlock,
-    collapse_whitespace,
-    has_word_char,
-    is_byline,
-    rejoin_cut_paragraphs,
-    split_front_matter,
-    split_markdown,
-    strip_inline_markup,
-)
+from qa.config import IngestConfig
+
+from .doc_ids import file_doc_id
+from .document import Document
+from .load_errors import LoadError, LoadResult, SkippedFile
+from .text_file import read_text_file
+
+__all__ = [
+    "LoadError",
+    "LoadResult",
+    "SkippedFile",
+    "corpus_files",
+    "file_doc_id",
+    "load_corpus",
+    "load_document",
+    "load_file",
+]
 
 logger = logging.getLogger(__name__)
 
-# A title taken from the first line of text is cut to about this many characters.
-TITLE_FALLBACK_CHARS = 40
-
-_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
-_LIST_SEPARATORS = re.compile(r"[,，、\s]+")
-
-_SOURCE_PREFIX = r"(?:文章|稿件|新闻|本文)?来源\s*[:：]\s*"
-_SOURCE_BRACKETED = re.compile(r"^[（(]\s*" + _SOURCE_PREFIX + r"(.+?)\s*[）)]$")
-_SOURCE_BARE = re.compile(r"^" + _SOURCE_PREFIX + r"(.+)$")
-_SOURCE_MAX_CHARS = 40
-_URL_LINE = re.compile(r"^(?:(?:原文链接|原文地址|链接)\s*[:：]\s*)?<?(https?://[^\s<>]+)>?$")
-_NAV_LINKS = re.compile(r"^(?:\[返回[^\]]*\]\([^)]*\)[\s｜|/·]*)+$")
-_EDITOR_NOTE = re.compile(r"^(?:编者按|编者的话|编者注|编辑按|编前语|编后语|按语|导语|导读)[:：]?$")
-
-# Decoded text with more than this share of control, private-use or unassigned characters is
-# binary that happened to decode (GB18030 accepts many byte sequences).
-_MAX_NON_TEXT_SHARE = 0.01
-_TEXT_CONTROLS = frozenset("\t\n\r\f\v")
+_WEB_PAGE_HINT = re.compile(rb"<(?:!doctype\s+html|html[\s>]|head[\s>])", re.I)
+_EXPORTS = (".jsonl", ".json", ".csv")
 
 
-class LoadError(Exception):
-    """A file could not be turned into a Document; the message is a short reason."""
+def corpus_files(
+    folder: Path, settings: IngestConfig | None = None
+) -> tuple[list[Path], list[SkippedFile]]:
+    """Every loadable file under `folder`, recursively, sorted by relative path, and the files
+    not loaded because of their type or size (each reported once).
+
+    Hidden files and folders (".git", ".gitkeep") are skipped silently; symlinked folders
+    are not followed. Raises `LoadError` if `folder` is missing or unreadable.
+    """
+    settings = settings or IngestConfig()
+    folder = Path(folder)
+    try:
+        found = sorted(_walk(folder, folder), key=lambda item: item[0])
+    except OSError as exc:
+        raise LoadError(f"cannot list corpus folder {folder}: {exc.strerror or exc}") from exc
+    files: list[Path] = []
+    skipped: list[SkippedFile] = []
+    for _, path, problem in found:
+        reason = problem or _not_loadable(path, settings)
+        if reason is None:
+            files.append(path)
+        else:
+            logger.info("skipping %s: %s", path, reason)
+            skipped.append(SkippedFile(path=str(path), reason=reason))
+    return files, skipped
 
 
-@dataclass(frozen=True)
-class SkippedFile:
-    """A corpus file that was not loaded, and why."""
+def load_file(
+    path: Path, root: Path | None = None, settings: IngestConfig | None = None
+) -> list[Document]:
+    """All documents in one file: one for an article, one per record of a JSON Lines / CSV
+    export, one per report of a multi-report file. `root` (the corpus folder) makes the ids
+    of files in subfolders unique. Raises `LoadError(short reason)` if nothing is usable."""
+    settings = settings or IngestConfig()
+    path = Path(path)
+    reason = _not_loadable(path, settings)
+    if reason is not None:
+        raise LoadError(reason)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"cannot read file: {exc.strerror or exc}") from exc
+    doc_id = file_doc_id(path, root)
+    suffix = path.suffix.lower()
+    if suffix in _EXPORTS:
+        from .news_export import read_export
 
-    path: str
-    reason: str
+        return read_export(data, path, doc_id, settings.export_fields)
+    if suffix == ".pdf":
+        from .pdf_file import read_pdf
+
+        return read_pdf(data, path, doc_id, split=settings.split_reports)
+    if suffix == ".docx":
+        from .docx_file import read_docx
+
+        return read_docx(data, path, doc_id, split=settings.split_reports)
+    if suffix in (".html", ".htm") and _WEB_PAGE_HINT.search(data[:65536]):
+        from .web_page import read_web_page
+
+        return read_web_page(data, path, doc_id, split=settings.split_reports)
+    # Text, Markdown, front-matter posts and HTML fragments (a post's body saved as .html).
+    return read_text_file(data, path, doc_id, split=settings.split_reports)
 
 
-@dataclass(frozen=True)
-class LoadResult:
-    """The documents of a corpus folder, in file-name order, and the files skipped."""
+def load_corpus(folder: Path, settings: IngestConfig | None = None) -> LoadResult:
+    """Load every loadable file under `folder` (see `corpus_files`), in relative-path order.
 
-    documents: list[Document]
-    skipped: list[SkippedFile]
-
-
-def load_corpus(folder: Path) -> LoadResult:
-    """Load every regular, non-hidden file directly inside `folder`, sorted by name.
-
-    A file that cannot be read or parsed is logged and recorded in `skipped`; it never
-    stops the run. Hidden files (".gitkeep") and subfolders are ignored silently. Raises
+    A file that cannot be read or parsed is logged and recorded in `skipped`; it never stops
+    the run, and neither does a document whose id an earlier one already has. Raises
     `LoadError` only if `folder` itself is missing or unreadable.
     """
     folder = Path(folder)
-    try:
-        entries = sorted(folder.iterdir(), key=lambda entry: entry.name)
-    except OSError as exc:
-        raise LoadError(f"cannot list corpus folder {folder}: {exc.strerror or exc}") from exc
-
+    paths, skipped = corpus_files(folder, settings)
     documents: list[Document] = []
-    skipped: list[SkippedFile] = []
     loaded_from: dict[str, str] = {}
-    for path in entries:
-        if path.name.startswith(".") or not path.is_file():
-            continue
+    for path in paths:
         try:
-            document = load_document(path)
+            loaded = load_file(path, folder, settings)
         except LoadError as exc:
-            reason = str(exc)
+            loaded, reason = [], str(exc)
         except Exception as exc:  # a parser bug on one file must not lose the whole corpus
             logger.exception("unexpected error loading %s", path)
-            reason = f"unexpected error: {type(exc).__name__}: {exc}"
+            loaded, reason = [], f"unexpected error: {type(exc).__name__}: {exc}"
         else:
+            reason = None
+        for document in loaded:
             if document.doc_id not in loaded_from:
-                loaded_from[document.doc_id] = path.name
+                loaded_from[document.doc_id] = path.relative_to(folder).as_posix()
                 documents.append(document)
                 continue
-            # doc_id is the file stem, so "a.txt" and "a.md" would collide in the index.
+            # "a.txt" and "a.md" have one id; so do two records with the same id field.
             first = loaded_from[document.doc_id]
-            reason = f"duplicate doc_id {document.doc_id!r} (already loaded from {first})"
-        logger.warning("skipping %s: %s", path, reason)
-        skipped.append(SkippedFile(path=str(path), reason=reason))
+            duplicate = f"duplicate doc_id {document.doc_id!r} (already loaded from {first})"
+            logger.info("skipping %s: %s", path, duplicate)
+            skipped.append(SkippedFile(path=str(path), reason=duplicate))
+        if reason is not None:
+            logger.info("skipping %s: %s", path, reason)
+            skipped.append(SkippedFile(path=str(path), reason=reason))
     logger.info("loaded %d documents from %s, skipped %d", len(documents), folder, len(skipped))
     return LoadResult(documents=documents, skipped=skipped)
 
 
 def load_document(path: Path) -> Document:
-    """Load one corpus file. Raises `LoadError` with a short reason if it cannot be used."""
-    path = Path(path)
+    """Load a single-document file as one document (reports are not split). Raises
+    `LoadError` with a short reason if it cannot be used or holds several records."""
+    documents = load_file(path, settings=dataclasses.replace(IngestConfig(), split_reports=False))
+    if len(documents) != 1:
+        raise LoadError(f"holds {len(documents)} documents; use load_file")
+    return documents[0]
+
+
+def _walk(folder: Path, root: Path) -> list[tuple[str, Path, str | None]]:
+    """(relative path, path, problem) of every non-hidden file under `folder`; an unreadable
+    subfolder is one entry with its problem. Raises OSError only for `root` itself."""
+    found: list[tuple[str, Path, str | None]] = []
     try:
-        data = path.read_bytes()
+        entries = list(os.scandir(folder))
     except OSError as exc:
-        raise LoadError(f"cannot read file: {exc.strerror or exc}") from exc
-    text = _decode(data).replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
-        raise LoadError("empty file")
-
-    meta, body = split_front_matter(text, path.name)
-    blocks, body_source, body_url = _parse_body(body)
-    if not any(not block.is_heading for block in blocks):
-        raise LoadError("no text paragraphs")
-
-    categories = _as_strings(meta.get("categories", meta.get("category")))
-    return Document(
-        doc_id=path.stem,
-        path=str(path),
-        blocks=tuple(blocks),
-        title=_as_text(meta.get("title")) or _title_from_blocks(blocks) or path.stem,
-        date=_as_iso_date(meta.get("date"), path),
-        # Explicit front matter wins over what the body's trailer lines say.
-        source=_as_text(meta.get("source")) or body_source,
-        url=_as_text(meta.get("url")) or body_url,
-        category=categories[0] if categories else None,
-        tags=_as_strings(meta.get("tags", meta.get("tag"))),
-    )
+        if folder == root:
+            raise
+        relative = folder.relative_to(root).as_posix()
+        found.append((relative, folder, f"cannot list folder: {exc.strerror or exc}"))
+        return found
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            found.extend(_walk(path, root))
+        elif entry.is_file():
+            found.append((path.relative_to(root).as_posix(), path, None))
+    return found
 
 
-def _decode(data: bytes) -> str:
-    """UTF-8 (BOM optional), else GB18030; anything else is not a corpus text file."""
-    if b"\x00" in data:
-        raise LoadError("binary file (contains NUL bytes)")
-    if data.startswith(codecs.BOM_UTF8):
-        try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise LoadError("invalid UTF-8 after a UTF-8 BOM") from None
+def _not_loadable(path: Path, settings: IngestConfig) -> str | None:
+    """Why a file is not read at all (its type, its size), or None."""
+    suffix = path.suffix.lower()
+    if suffix not in settings.extensions:
+        return f"unsupported type {suffix or '(no extension)'}"
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("gb18030")
-        except UnicodeDecodeError:
-            raise LoadError("not UTF-8 or GB18030 text") from None
-        logger.debug("decoded as GB18030")
-    if not _looks_like_text(text):
-        raise LoadError("binary content (control or unassigned characters)")
-    return text
-
-
-def _looks_like_text(text: str) -> bool:
-    """False if too many characters are controls, private-use or unassigned code points."""
-    if not text:
-        return True
-    odd = sum(
-        1
-        for char in text
-        if char not in _TEXT_CONTROLS and unicodedata.category(char) in ("Cc", "Co", "Cn")
-    )
-    return odd <= len(text) * _MAX_NON_TEXT_SHARE
-
-
-def _parse_body(body: str) -> tuple[list[Block], str | None, str | None]:
-    """(clean blocks, source, url) of an HTML or plain-text/Markdown body."""
-    is_html = looks_like_html(body)
-    raw_blocks = split_html(body) if is_html else split_markdown(body)
-    raw_blocks, source, url = _take_metadata_lines(raw_blocks)
-
-    cleaned: list[RawBlock] = []
-    for block in raw_blocks:
-        text = collapse_whitespace(strip_inline_markup(block.text))
-        if not block.is_heading and is_byline(text):
-            logger.debug("dropping byline %r", text)
-        elif text:
-            cleaned.append(replace(block, text=text))
-    # HTML paragraphs are explicit; only text bodies have paragraphs cut by blank lines.
-    if not is_html:
-        cleaned = rejoin_cut_paragraphs(cleaned)
-    # After rejoining, so that a cut-off "。”" still reaches its sentence; what is left
-    # without any letter, digit or CJK character ("…………", "——") is not text.
-    blocks = [Block(b.text, is_heading=b.is_heading) for b in cleaned if has_word_char(b.text)]
-    return blocks, source, url
-
-
-def _take_metadata_lines(
-    blocks: list[RawBlock],
-) -> tuple[list[RawBlock], str | None, str | None]:
-    """Remove source, URL and navigation lines; return the rest, the source and the URL."""
-    kept: list[RawBlock] = []
-    source: str | None = None
-    url: str | None = None
-    for block in blocks:
-        text = collapse_whitespace(block.text)
-        found_source = _source_of(text)
-        url_match = _URL_LINE.match(text)
-        if found_source is not None:
-            source = source or found_source
-        elif url_match is not None:
-            url = url or url_match.group(1)
-        elif _NAV_LINKS.match(text) is None:
-            kept.append(block)
-    return kept, source, url
-
-
-def _source_of(text: str) -> str | None:
-    """The X of a whole-paragraph "（文章来源：X）", "(文章来源:X)" or "来源：X" line."""
-    match = _SOURCE_BRACKETED.match(text) or _SOURCE_BARE.match(text)
-    if match is None:
-        return None
-    source = match.group(1).strip()
-    # A long value or a full sentence is prose that happens to start with "来源：".
-    if len(source) > _SOURCE_MAX_CHARS or any(char in source for char in "。！？"):
-        return None
-    return source
-
-
-def _title_from_blocks(blocks: list[Block]) -> str | None:
-    """The first heading that is not an editor's note, else the first paragraph, cut short."""
-    for block in blocks:
-        if block.is_heading and not _EDITOR_NOTE.match(block.text.strip("【】[] ")):
-            return block.text
-    if not blocks:
-        return None
-    text = blocks[0].text
-    if len(text) > TITLE_FALLBACK_CHARS:
-        return text[:TITLE_FALLBACK_CHARS].rstrip() + "…"
-    return text
-
-
-def _as_text(value: Any) -> str | None:
-    """A front matter scalar as clean text; None when missing or blank."""
-    if value is None or isinstance(value, (dict, list)):
-        return None
-    text = collapse_whitespace(str(value))
-    return text or None
-
-
-def _as_strings(value: Any) -> tuple[str, ...]:
-    """Categories/tags given as a list or as one string ("a b", "a, b"), deduplicated."""
-    if value is None:
-        return ()
-    items = value if isinstance(value, list) else _LIST_SEPARATORS.split(str(value))
-    strings = (collapse_whitespace(str(item)) for item in items if item is not None)
-    return tuple(dict.fromkeys(item for item in strings if item))
-
-
-def _as_iso_date(value: Any, path: Path) -> str | None:
-    """ISO date ("2022-01-17") of a date, a datetime or text like "2022-01-17 20:51:36 +0800"."""
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()  # the date where it was written, not in UTC
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if value is None:
-        return None
-    match = _DATE.search(str(value))
-    if match is not None:
-        try:
-            return dt.date(*(int(part) for part in match.groups())).isoformat()
-        except ValueError:  # "2022-13-45"
-            pass
-    logger.warning("%s: unrecognised date %r", path, value)
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror or exc}"
+    if size > settings.max_file_bytes:
+        return (
+            f"file too large: {_megabytes(size)} is over the {_megabytes(settings.max_file_bytes)}"
+            " limit (ingest.max_file_bytes in config.yaml)"
+        )
     return None
 
 
-def corpus_files(
-    folder: Path, settings: object | None = None
-) -> tuple[list[Path], list[SkippedFile]]:
-    """Every regular, non-hidden file directly inside `folder`, sorted by name."""
-    folder = Path(folder)
-    try:
-        entries = sorted(folder.iterdir(), key=lambda entry: entry.name)
-    except OSError as exc:
-        raise LoadError(f"cannot list corpus folder {folder}: {exc.strerror or exc}") from exc
-    return [p for p in entries if not p.name.startswith(".") and p.is_file()], []
-
-
-def load_file(path: Path, root: Path | None = None,
-              settings: object | None = None) -> list[Document]:
-    """The documents of one corpus file (one article per file, for now)."""
-    return [load_document(path)]
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"

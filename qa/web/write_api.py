@@ -174,8 +174,7 @@ def _documents_from_upload(doc_id: str | None) -> list[Document]:
         path = Path(folder) / name
         upload.save(path)
         try:
-            documents = load_file(path, Path(folder), getattr(current_app.config["QA"],
-                                                              "ingest", None))
+            documents = load_file(path, Path(folder), current_app.config["QA"].ingest)
         except LoadError as exc:
             raise ApiError(400, "unreadable_file", f"{name}: {exc}") from None
     if doc_id is not None and len(documents) != 1:
