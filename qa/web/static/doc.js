@@ -113,7 +113,7 @@
     var where = numbers.length > 1
       ? "第 " + numbers[0] + "–" + numbers[numbers.length - 1] + " 段"
       : numbers.length ? "第 " + numbers[0] + " 段" : "";
-    showNote("引用的原文已标出" + (where ? "（" + where + "）" : ""));
+    showNote("已标出引用" + (where ? "（" + where + "）" : ""));
     return true;
   }
 
@@ -123,7 +123,7 @@
     if (!paragraph) return false;
     paragraph.classList.add("is-cited", "whole");
     target = paragraph;
-    showNote("引用的段落已标出（第 " + match[1] + " 段）");
+    showNote("已标出引用段落（第 " + match[1] + " 段）");
     return true;
   }
 
