@@ -372,13 +372,21 @@ def test_the_conversation_survives_back_and_reload_and_can_be_cleared(browser, f
         expect(page.locator(".bubble.question")).to_have_count(2)
         titles = page.locator(".card-title").all_text_contents()
 
-        # Read the source in the same tab, then come back: all of it is still there.
-        page.locator(".card a.open-doc").first.click()
+        # Read the source in the same tab, then come back: all of it is still there, and the
+        # page is where it was.
+        link = page.locator(".card a.open-doc").nth(1)
+        link.scroll_into_view_if_needed()
+        page.mouse.wheel(0, 120)
+        page.wait_for_timeout(100)
+        where = page.evaluate("scrollY")
+        assert where > 0
+        link.click()
         page.wait_for_url(re.compile(r"/doc/"))
         page.go_back()
         expect(page.locator(".bubble.question")).to_have_text([YIBIN_QUESTION, "景德镇陶瓷数字化"])
         expect(page.locator(".card-title")).to_have_text(titles)
         expect(page.locator("#welcome")).to_be_hidden()
+        assert abs(page.evaluate("scrollY") - where) <= 2
 
         page.reload()
         expect(page.locator(".bubble.question")).to_have_count(2)
