@@ -413,6 +413,19 @@ def test_the_conversation_survives_back_and_reload_and_can_be_cleared(browser, f
         tab.close()
 
 
+def test_another_tab_of_the_same_browser_shows_the_same_conversation(tab):
+    from playwright.sync_api import expect
+
+    other = tab.context.new_page()
+    other.goto(tab.base + "/")
+    tab.page.goto(tab.base + "/")
+    ask_and_wait(tab, YIBIN_QUESTION)
+    expect(other.locator(".bubble.question")).to_have_text([YIBIN_QUESTION])
+    other.locator("#clear-history").click()
+    expect(tab.page.locator(".bubble.question")).to_have_count(0)
+    expect(tab.page.locator("#welcome")).to_be_visible()
+
+
 @SIZES
 def test_a_permalink_asks_again_in_a_fresh_browser(browser, fake_server, size):
     from playwright.sync_api import expect
@@ -824,6 +837,9 @@ def test_contrast_and_accessibility_in_light_and_dark(browser, fake_server, size
         expect(page.locator(".paragraph.whole")).to_be_visible()
         assert run_axe(page) == []
         shot(page, f"doc-{name}.png")
+        page.goto(f"{fake_server}/doc/nope")
+        expect(page.locator(".error-status")).to_have_text("404")
+        assert run_axe(page) == []
     finally:
         tab.close()
 
