@@ -165,19 +165,17 @@
   function answerBlock(request, answer) {
     var block = element("section", "reply");
     var passages = Array.isArray(answer.passages) ? answer.passages : [];
-    var summary = element("p", "answer-summary");
-    if (passages.length === 0) {
-      block.appendChild(element("p", "notice empty", "没有找到相关内容，换个问法试试。"));
-    } else {
+    var summary = block.appendChild(element("p", "answer-summary"));
+    if (passages.length) {
       var took = typeof answer.took_ms === "number" ? " · 用时 " + Math.round(answer.took_ms) + " 毫秒" : "";
       summary.appendChild(element("span", null, "找到 " + passages.length + " 段相关内容" + took));
     }
-    var link = element("a", "permalink", "固定链接");
+    var link = summary.appendChild(element("a", "permalink", "固定链接"));
     link.href = permalink.queryFromRequest(request);
     link.title = "打开这个链接会重新提出这个问题";
-    summary.appendChild(link);
-    block.appendChild(summary);
-    if (passages.length && answer.confident === false) {
+    if (!passages.length) {
+      block.appendChild(element("p", "notice empty", "没有找到相关内容，换个问法试试。"));
+    } else if (answer.confident === false) {
       block.appendChild(element("p", "notice unsure", "这些段落与问题的关联不强，语料中可能没有直接答案，所以没有标出回答句。"));
     }
     var best = passages.reduce(function (top, p) { return Math.max(top, Number(p.score) || 0); }, 0);
@@ -186,7 +184,6 @@
     });
     return block;
   }
-
 
   window.NewsQA = window.NewsQA || {};
   window.NewsQA.cards = {
