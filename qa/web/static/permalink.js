@@ -33,6 +33,7 @@
     { param: "q", field: "question", read: text },
     { param: "k", field: "top_k", read: integer(1, 50) },
     { param: "mode", field: "mode", read: oneOf(MODES) },
+    // Once POST /api/ask takes them (isoDate: a YYYY-MM-DD check, to be written with them):
     // { param: "source", field: "filters.source", many: true, read: text },
     // { param: "since", field: "filters.date_from", read: isoDate },
     // { param: "until", field: "filters.date_to", read: isoDate },
