@@ -502,10 +502,12 @@ def test_copy_citation_puts_a_reference_line_on_the_clipboard(browser, fake_serv
             passage(rank=2, title="无来源的文章", source=None, date=None, url=None, paragraph=2),
             passage(rank=3, title="带问号的标题？", source="新华社", date=None,
                     url="javascript:alert(1)", paragraph=1),
+            passage(rank=4, title="合并的段落", source=None, date=None, url=None, paragraph=4,
+                    paragraph_start=4, paragraph_end=5),
         ))
         tab.ask("宜宾")
         cards = page.locator(".card")
-        expect(cards).to_have_count(3)
+        expect(cards).to_have_count(4)
         button = cards.nth(0).locator("button.copy-citation")
         button.click()
         expect(button).to_have_text("已复制")
@@ -522,6 +524,11 @@ def test_copy_citation_puts_a_reference_line_on_the_clipboard(browser, fake_serv
         cards.nth(2).locator("button.copy-citation").click()
         expect(cards.nth(2).locator("button.copy-citation")).to_have_text("已复制")
         assert page.evaluate("navigator.clipboard.readText()") == "带问号的标题？ 新华社. 第 1 段."
+        # A passage that merged paragraphs cites all of them.
+        expect(cards.nth(3).locator(".card-meta")).to_have_text("第 4–5 段")
+        cards.nth(3).locator("button.copy-citation").click()
+        expect(cards.nth(3).locator("button.copy-citation")).to_have_text("已复制")
+        assert page.evaluate("navigator.clipboard.readText()") == "合并的段落. 第 4–5 段."
     finally:
         tab.close()
 

@@ -41,13 +41,21 @@
     container.appendChild(document.createTextNode(chars.slice(end).join("")));
   }
 
+  // "第 3 段", or "第 3–4 段" for a passage that merged paragraphs (paragraph_start/_end, where
+  // the API gives them).
+  function paragraphs(c) {
+    var first = c.paragraph_start || c.paragraph;
+    if (!first) return null;
+    return c.paragraph_end > first ? "第 " + first + "–" + c.paragraph_end + " 段" : "第 " + first + " 段";
+  }
+
   // 标题. 来源, 日期. 链接, 第 n 段. (the order of a Chinese news reference); a part the article
   // does not have is left out with its punctuation.
   function citationLine(c) {
     var groups = [
       [c.title],
       [c.source, c.date],
-      [httpUrl(c.url), c.paragraph ? "第 " + c.paragraph + " 段" : null],
+      [httpUrl(c.url), paragraphs(c)],
     ].map(function (parts) {
       return parts.filter(function (part) { return part; }).join(", ");
     }).filter(function (group) { return group; });
@@ -87,7 +95,7 @@
     node.querySelector(".score-fill").style.width = Math.round(value * 100) + "%";
     node.querySelector(".score").title = scoreTooltip(value, passage, answer.mode);
     var meta = node.querySelector(".card-meta");
-    [c.source, c.date, c.paragraph ? "第 " + c.paragraph + " 段" : null, c.section].forEach(function (part) {
+    [c.source, c.date, paragraphs(c), c.section].forEach(function (part) {
       if (part) meta.appendChild(element("span", null, part));
     });
     markedText(node.querySelector(".card-text"), passage.text || "", confident ? passage.highlight : null);
