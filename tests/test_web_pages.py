@@ -12,6 +12,7 @@ import qa.web
 from qa.index.local_engine import LocalSnapshot
 from qa.ingest.document import Block, Document
 from qa.web import create_app
+from qa.web.pages import shown_category
 from tests.fakes import store_raw_document
 from tests.test_api import IMAGE, SCRIPT, tiny_retriever
 
@@ -101,7 +102,8 @@ STATIC = sorted(p.name for p in (Path(qa.web.__file__).parent / "static").iterdi
 
 
 def test_the_static_folder_holds_the_expected_assets():
-    assert {"style.css", "chat.js", "doc.js", "favicon.svg"} <= set(STATIC)
+    assert {"style.css", "chat.js", "cards.js", "permalink.js", "history.js", "doc.js",
+            "favicon.svg"} <= set(STATIC)
 
 
 @pytest.mark.parametrize("name", STATIC)
@@ -177,3 +179,51 @@ def test_the_api_documents_endpoint_drops_a_javascript_url(client):
     body = client.get("/api/documents/raw-html").get_json()
     assert body["url"] is None
     assert body["title"] == f"{SCRIPT}{IMAGE}"
+
+
+def test_the_chat_page_offers_history_clearing_and_citation_copying(client):
+    page = parse(client.get("/").get_data(as_text=True))
+    assert {"clear-history", "announcer", "composer-hint", "card-template"} <= set(page.ids)
+    assert ["/static/permalink.js", "/static/history.js", "/static/cards.js",
+            "/static/chat.js"] == [u for u in page.loaded if u.endswith(".js")]
+
+
+def test_the_article_page_gives_each_block_its_offsets_in_the_clean_text(client, retriever):
+    html = client.get("/doc/yibin").get_data(as_text=True)
+    with retriever.engine.snapshot() as snapshot:
+        document = snapshot.document("yibin")
+    found = re.findall(r'data-start="(\d+)" data-end="(\d+)"', html)
+    offsets = [(int(start), int(end)) for start, end in found]
+    assert offsets == document.block_spans()
+    for block in document.blocks:
+        assert f'<span class="block-text">{block.text}</span>' in html
+
+
+@pytest.mark.parametrize(("category", "source", "shown"), [
+    ("jiangxiribao", "江西日报", None),
+    ("luzhouxinwenwang", "泸州新闻网", None),
+    ("Jiangxi-Ribao", "江西日报", None),
+    ("江西日报", "江西日报", None),
+    ("caijing", "江西日报", "caijing"),  # two syllables for four characters: not the source
+    ("财经", "江西日报", "财经"),
+    ("finance", None, "finance"),
+    ("jiangxiribao", "Jiangxi Daily", "jiangxiribao"),
+    ("  ", "江西日报", None),
+    (None, "江西日报", None),
+])
+def test_a_category_that_only_repeats_the_source_is_not_shown(category, source, shown):
+    assert shown_category(category, source) == shown
+
+
+def test_the_article_page_leaves_out_a_pinyin_category(tmp_path):
+    retriever = tiny_retriever(tmp_path)
+    store_raw_document(retriever.engine, Document(
+        doc_id="jx", path="jx.txt", blocks=(Block("正文。"),), title="标题", source="江西日报",
+        category="jiangxiribao"))
+    store_raw_document(retriever.engine, Document(
+        doc_id="cj", path="cj.txt", blocks=(Block("正文。"),), title="标题", source="江西日报",
+        category="财经"))
+    client = create_app(retriever.config, retriever).test_client()
+    assert "jiangxiribao" not in client.get("/doc/jx").get_data(as_text=True)
+    assert "<span>财经</span>" in client.get("/doc/cj").get_data(as_text=True)
+    retriever.engine.close()

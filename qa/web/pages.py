@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, current_app, render_template
 
 from qa.web.documents import document_blocks, safe_url
@@ -49,4 +51,31 @@ def document(doc_id: str) -> str:
         document=found,
         blocks=document_blocks(found),
         original_url=safe_url(found.url),
+        category=shown_category(found.category, found.source),
     )
+
+
+# One pinyin syllable (initial, then final); tone marks and v/ü are not expected in a slug.
+_PINYIN_SYLLABLE = (
+    r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
+    r"(?:iang|iong|uang|ang|eng|ing|ong|ian|iao|uai|uan|van|ai|ei|ao|ou|an|en|in|un|vn"
+    r"|ia|ie|iu|ua|uo|ui|ue|ve|er|a|o|e|i|u|v)"
+)
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def shown_category(category: str | None, source: str | None) -> str | None:
+    """The category worth showing beside the source: None when it repeats the source,
+    as the source's name itself or its pinyin slug (`jiangxiribao` for 江西日报)."""
+    if not category or not category.strip():
+        return None
+    category = category.strip()
+    if not source:
+        return category
+    if category == source.strip():
+        return None
+    slug = re.sub(r"[\s_-]+", "", category.lower())
+    han = len(_HAN.findall(source))
+    if han and slug.isascii() and re.fullmatch(f"(?:{_PINYIN_SYLLABLE}){{{han}}}", slug):
+        return None
+    return category

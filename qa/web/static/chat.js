@@ -1,9 +1,15 @@
-// The chat page: sends questions to the JSON API and shows the answers as passage cards.
+// The chat page: sends questions to the JSON API and shows the answers (cards.js),
+// keeps the conversation in this browser, and asks the question of a permalink (/?q=…).
 // Every piece of text from the server goes into the page through textContent, never as HTML.
 (function () {
   "use strict";
 
+  var permalink = window.NewsQA.permalink;
+  var store = window.NewsQA.history;
+  var cards = window.NewsQA.cards;
+
   var REQUEST_TIMEOUT_MS = 60000;
+  var SCROLL_KEY = "newsqa.scroll";
   var ERROR_LEADS = {
     invalid_question: "这个问题无法处理",
     body_too_large: "问题太长了",
@@ -18,7 +24,8 @@
   var conversation = document.getElementById("conversation");
   var welcome = document.getElementById("welcome");
   var status = document.getElementById("status");
-  var cardTemplate = document.getElementById("card-template");
+  var clearButton = document.getElementById("clear-history");
+  var announcer = document.getElementById("announcer");
   var busy = false;
 
   function element(tag, className, text) {
@@ -28,80 +35,18 @@
     return el;
   }
 
-  function httpUrl(url) {
-    if (typeof url !== "string") return null;
-    try {
-      var parsed = new URL(url);
-      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
-    } catch (e) {
-      return null;
-    }
-  }
-
-  // Offsets from the server count code points (Python); JS strings count UTF-16 units.
-  function markedText(container, text, highlight) {
-    var chars = Array.from(text);
-    var start = highlight ? Math.max(0, Math.min(highlight.start, chars.length)) : 0;
-    var end = highlight ? Math.max(start, Math.min(highlight.end, chars.length)) : 0;
-    container.appendChild(document.createTextNode(chars.slice(0, start).join("")));
-    if (end > start) container.appendChild(element("mark", "answer", chars.slice(start, end).join("")));
-    container.appendChild(document.createTextNode(chars.slice(end).join("")));
-  }
-
-  function card(passage) {
-    var node = cardTemplate.content.firstElementChild.cloneNode(true);
-    var c = passage.citation || {};
-    node.querySelector(".rank").textContent = String(passage.rank);
-    node.querySelector(".card-title").textContent = c.title || c.doc_id || "（无标题）";
-    var score = Number(passage.score) || 0;
-    node.querySelector(".score-value").textContent = score.toFixed(3);
-    node.querySelector(".score-fill").style.width = Math.round(Math.max(0, Math.min(1, score)) * 100) + "%";
-    var meta = node.querySelector(".card-meta");
-    [c.source, c.date, c.paragraph ? "第 " + c.paragraph + " 段" : null, c.section].forEach(function (part) {
-      if (part) meta.appendChild(element("span", null, part));
-    });
-    markedText(node.querySelector(".card-text"), passage.text || "", passage.highlight);
-    var open = node.querySelector(".open-doc");
-    open.href = "/doc/" + encodeURIComponent(c.doc_id || "") + "#p" + encodeURIComponent(c.paragraph || 1);
-    var original = node.querySelector(".original");
-    var url = httpUrl(c.url);
-    if (url) original.href = url;
-    else original.remove();
-    return node;
-  }
-
-  function scrollToBottom() {
-    window.requestAnimationFrame(function () {
-      conversation.scrollTop = conversation.scrollHeight;
-    });
+  function announce(text) {
+    announcer.textContent = text;
   }
 
   function addBubble(className, text) {
     var bubble = element("div", "bubble " + className, text);
     conversation.appendChild(bubble);
-    scrollToBottom();
     return bubble;
   }
 
-  function showAnswer(answer, questionBubble) {
-    var block = element("section", "answer");
-    var passages = Array.isArray(answer.passages) ? answer.passages : [];
-    if (passages.length === 0) {
-      block.appendChild(element("p", "notice empty", "没有找到相关内容，换个问法试试。"));
-    } else {
-      var took = typeof answer.took_ms === "number" ? " · 用时 " + Math.round(answer.took_ms) + " 毫秒" : "";
-      block.appendChild(element("p", "answer-summary", "找到 " + passages.length + " 段相关内容" + took));
-      if (answer.confident === false) {
-        block.appendChild(element("p", "notice unsure", "这些段落与问题的关联不强，语料中可能没有直接答案。"));
-      }
-      passages.forEach(function (passage) {
-        block.appendChild(card(passage));
-      });
-    }
-    conversation.appendChild(block);
-    window.requestAnimationFrame(function () {
-      conversation.scrollTop = questionBubble.offsetTop - 12;
-    });
+  function showAnswer(request, answer) {
+    conversation.appendChild(cards.answerBlock(request, answer));
   }
 
   function showError(message) {
@@ -120,33 +65,48 @@
     return "服务器返回了 HTTP " + status + "。";
   }
 
-  function ask(question) {
+  function showWelcome(shown) {
+    welcome.hidden = !shown;
+  }
+
+  function updateClearButton() {
+    clearButton.hidden = store.load().length === 0 && !conversation.querySelector(".bubble");
+  }
+
+  function scrollToBottom() {
+    window.scrollTo(0, document.documentElement.scrollHeight);
+  }
+
+  function currentRequest(question) {
+    return { question: question, top_k: Number(topK.value), mode: mode.value };
+  }
+
+  function ask(request) {
     if (busy) return;
-    question = question.trim();
-    if (!question) {
+    request.question = request.question.trim();
+    if (!request.question) {
       input.focus();
       return;
     }
-    if (welcome) {
-      welcome.remove();
-      welcome = null;
-    }
+    showWelcome(false);
     busy = true;
     send.disabled = true;
-    var questionBubble = addBubble("question", question);
+    var questionBubble = addBubble("question", request.question);
     var loading = addBubble("loading", "");
     loading.setAttribute("aria-label", "正在检索");
     loading.appendChild(element("span", "dots", ""));
     loading.appendChild(element("span", null, "正在检索相关新闻…"));
     input.value = "";
     resize();
+    updateClearButton();
+    scrollToBottom();
 
     var controller = new AbortController();
     var timer = window.setTimeout(function () { controller.abort(); }, REQUEST_TIMEOUT_MS);
     fetch("/api/ask", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ question: question, top_k: Number(topK.value), mode: mode.value }),
+      body: JSON.stringify(request),
       signal: controller.signal,
     })
       .then(function (response) {
@@ -157,19 +117,66 @@
       })
       .then(function (result) {
         loading.remove();
-        if (result.ok) showAnswer(result.body, questionBubble);
-        else showError(errorMessage(result.body, result.status));
+        if (result.ok) {
+          store.add(request, result.body);
+          showAnswer(request, result.body);
+          var count = Array.isArray(result.body.passages) ? result.body.passages.length : 0;
+          announce(count ? "找到 " + count + " 段相关内容" : "没有找到相关内容");
+          questionBubble.scrollIntoView({ block: "start" });
+        } else {
+          showError(errorMessage(result.body, result.status));
+          scrollToBottom();
+        }
       })
       .catch(function (error) {
         loading.remove();
         showError(error && error.name === "AbortError" ? "等待太久，请稍后再试。" : "无法连接服务器，请检查服务是否在运行。");
+        scrollToBottom();
       })
       .finally(function () {
         window.clearTimeout(timer);
         busy = false;
         send.disabled = false;
-        input.focus();
+        updateClearButton();
+        input.focus({ preventScroll: true });
       });
+  }
+
+  function restoreHistory() {
+    conversation.querySelectorAll(".bubble, .reply, .notice.cleared").forEach(function (el) { el.remove(); });
+    var entries = store.load();
+    entries.forEach(function (entry) {
+      addBubble("question", entry.request.question);
+      showAnswer(entry.request, entry.answer);
+    });
+    showWelcome(entries.length === 0);
+    updateClearButton();
+    return entries.length;
+  }
+
+  function clearHistory() {
+    var removed = store.clear();
+    restoreHistory();
+    var notice = element("p", "notice cleared", "记录已清空。");
+    var undo = element("button", "undo", "撤销");
+    undo.type = "button";
+    undo.addEventListener("click", function () {
+      store.save(removed.concat(store.load()));
+      restoreHistory();
+      scrollToBottom();
+      input.focus();
+    });
+    notice.appendChild(undo);
+    conversation.insertBefore(notice, conversation.firstChild);
+    announce("记录已清空");
+    input.focus();
+  }
+
+  function selectValue(select, value, label) {
+    value = String(value);
+    var found = Array.prototype.some.call(select.options, function (option) { return option.value === value; });
+    if (!found) select.appendChild(new Option(label, value));
+    select.value = value;
   }
 
   function resize() {
@@ -177,28 +184,71 @@
     input.style.height = Math.min(input.scrollHeight, 160) + "px";
   }
 
+  function isTyping(target) {
+    return Boolean(target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)));
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    ask(input.value);
+    ask(currentRequest(input.value));
   });
 
   input.addEventListener("keydown", function (event) {
     // Enter sends; Shift+Enter is a new line; Enter that confirms an IME candidate is neither.
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
       event.preventDefault();
-      ask(input.value);
+      ask(currentRequest(input.value));
+    } else if (event.key === "Escape" && !event.isComposing) {
+      event.preventDefault();
+      input.value = "";
+      resize();
     }
   });
   input.addEventListener("input", resize);
 
-  document.querySelectorAll(".example").forEach(function (button) {
-    button.addEventListener("click", function () { ask(button.textContent); });
+  // "/" goes to the question box from anywhere but another field.
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey && !isTyping(event.target)) {
+      event.preventDefault();
+      input.focus();
+    }
   });
+
+  document.querySelectorAll(".example").forEach(function (button) {
+    button.addEventListener("click", function () { ask(currentRequest(button.textContent)); });
+  });
+
+  clearButton.addEventListener("click", clearHistory);
+
+  // Another tab asked or cleared: show the same conversation here.
+  window.addEventListener("storage", function (event) {
+    if (!busy && (event.key === null || event.key === store.KEY)) restoreHistory();
+  });
+
+  // Back to this page (Back, reload, or the article's "返回问答") lands where the reader was.
+  if ("scrollRestoration" in window.history) window.history.scrollRestoration = "manual";
+  window.addEventListener("pagehide", function () {
+    try {
+      window.sessionStorage.setItem(SCROLL_KEY, String(Math.round(window.scrollY)));
+    } catch (e) {
+      // No session storage: Back lands at the newest answer instead.
+    }
+  });
+
+  function savedScroll() {
+    try {
+      var value = window.sessionStorage.getItem(SCROLL_KEY);
+      return value !== null && /^\d+$/.test(value) ? Number(value) : null;
+    } catch (e) {
+      return null;
+    }
+  }
 
   fetch("/api/health", { headers: { Accept: "application/json" } })
     .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
     .then(function (health) {
-      status.textContent = "已收录 " + health.index.documents + " 篇文章 · " + health.index.chunks + " 个段落";
+      status.textContent = "已收录 " + health.index.documents + " 篇文章";
+      status.appendChild(element("span", "status-detail", " · " + health.index.chunks + " 个段落"));
       status.classList.add("ok");
     })
     .catch(function () {
@@ -206,5 +256,18 @@
       status.classList.add("down");
     });
 
-  input.focus();
+  var restored = restoreHistory();
+  var linked = permalink.requestFromQuery(window.location.search);
+  if (linked) {
+    // Asked once: a reload shows it from the history instead of asking again.
+    window.history.replaceState(null, "", "/");
+    if (linked.top_k !== undefined) selectValue(topK, linked.top_k, linked.top_k + " 条");
+    if (linked.mode !== undefined) selectValue(mode, linked.mode, linked.mode);
+    ask(Object.assign(currentRequest(linked.question), linked));
+  } else if (restored) {
+    var position = savedScroll();
+    if (position === null) scrollToBottom();
+    else window.scrollTo(0, position);
+  }
+  input.focus({ preventScroll: true });
 })();
