@@ -60,12 +60,36 @@ class CommitResult:
     removed: dict[str, bool] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Filters:
+    """Which documents a question may be answered from; empty fields do not filter.
+
+    Dates are ISO `YYYY-MM-DD`, inclusive; a document without a date fails any date
+    bound. Applied inside both searches, so a filtered question gets its best k among
+    the matching documents.
+    """
+
+    sources: tuple[str, ...] = ()
+    doc_ids: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.sources or self.doc_ids or self.categories
+                    or self.date_from or self.date_to)
+
+
 class Snapshot(Protocol):
     """Read access to one consistent state of the index."""
 
-    def vector_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
-    def keyword_search(self, tokens: list[str], k: int,
-                       among: list[int] | None = None) -> list[tuple[int, float]]: ...
+    def vector_search(self, vector: np.ndarray, k: int,
+                      filters: Filters | None = None) -> list[tuple[int, float]]: ...
+    def keyword_search(self, tokens: list[str], k: int, among: list[int] | None = None,
+                       filters: Filters | None = None) -> list[tuple[int, float]]: ...
+    def matching_documents(self, filters: Filters) -> int: ...
+    def sources(self) -> list[tuple[str, int]]: ...
+    def date_range(self) -> tuple[str | None, str | None]: ...
     def vectors(self, ids: list[int]) -> np.ndarray: ...
     def idf(self, tokens: list[str]) -> dict[str, float]: ...
     def chunks(self, ids: list[int]) -> dict[int, StoredChunk]: ...
