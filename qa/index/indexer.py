@@ -74,12 +74,14 @@ class Indexer:
     embedded, so a sync of an unchanged corpus costs no model start-up."""
 
     def __init__(self, config: Config, engine: Engine, embedder: Callable[[], Embedder],
-                 progress: Callable[[Progress], None] | None = None):
+                 progress: Callable[[Progress], None] | None = None,
+                 tokenizer: Tokenizer | None = None):
         self.config = config
         self.engine = engine
         self._make_embedder = embedder
         self._embedder: Embedder | None = None
-        self.tokenizer = Tokenizer(config.keywords.user_words)
+        # The server passes its own, loaded once: jieba's dictionary takes a second.
+        self.tokenizer = tokenizer or Tokenizer(config.keywords.user_words)
         self._progress = progress
         self._state = Progress()
         self._pending: list[_Pending] = []

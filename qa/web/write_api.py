@@ -69,7 +69,8 @@ def _retriever():
 
 def _indexer() -> Indexer:
     retriever = _retriever()
-    return Indexer(current_app.config["QA"], retriever.engine, lambda: retriever.embedder)
+    return Indexer(current_app.config["QA"], retriever.engine, lambda: retriever.embedder,
+                   tokenizer=retriever.tokenizer)
 
 
 def _store(documents: list[Document]) -> tuple[Response, int]:
