@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from qa.filters import NO_FILTERS, Filters
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -47,6 +49,10 @@ class Answer:
     passages: list[Passage]
     mode: str = "hybrid"
     confident: bool = True
+    filters: Filters = NO_FILTERS
+    sort: str = "relevance"
+    # How many documents the filters kept (all of them without filters).
+    documents_matched: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the schema documented in the README and the OpenAPI document."""
@@ -55,6 +61,9 @@ class Answer:
             "took_ms": round(self.took_ms, 2),
             "mode": self.mode,
             "confident": self.confident,
+            "filters": self.filters.to_dict(),
+            "sort": self.sort,
+            "documents_matched": self.documents_matched,
             "passages": [
                 {
                     "rank": p.rank,

@@ -269,6 +269,13 @@ def _print_report(verb: str, report, index_dir: Path, factory: _EmbedderFactory)
     help="How to search (default from config: hybrid).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.option("--source", "sources", multiple=True, help="Only from this source (repeatable).")
+@click.option("--doc", "doc_ids", multiple=True, help="Only from this document (repeatable).")
+@click.option("--category", "categories", multiple=True, help="Only this category (repeatable).")
+@click.option("--since", default=None, help="Only documents dated on or after YYYY-MM-DD.")
+@click.option("--until", default=None, help="Only documents dated on or before YYYY-MM-DD.")
+@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance",
+              help="Order of the passages: relevance, or the best ones newest first.")
 @click.option(
     "--file",
     "question_file",
@@ -281,22 +288,37 @@ def ask_command(
     top_k: int | None,
     mode: str | None,
     as_json: bool,
+    sources: tuple[str, ...],
+    doc_ids: tuple[str, ...],
+    categories: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    sort: str,
     question_file: TextIO | None,
     config_path: Path | None,
 ) -> None:
     """Answer QUESTION with the best passages of the index and their citations."""
+    from qa.filters import parse_filters
+
     if (question is None) == (question_file is None):
         raise click.UsageError("give either a QUESTION or --file FILE")
     config = read_config(config_path)
     try:
+        filters = parse_filters({"source": list(sources) or None,
+                                 "doc_id": list(doc_ids) or None,
+                                 "category": list(categories) or None,
+                                 "date_from": since, "date_to": until})
+    except QAError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
         retriever = _open_retriever(config)
         if question is not None:
-            answer = retriever.ask(question, top_k, mode)
+            answer = retriever.ask(question, top_k, mode, filters, sort)
             click.echo(_format_json(answer) if as_json else format_answer(answer))
             return
         for line in _questions(question_file):
             try:
-                answer = retriever.ask(line, top_k, mode)
+                answer = retriever.ask(line, top_k, mode, filters, sort)
             except QAError as exc:
                 # One bad line must not lose the answers to the others.
                 if not as_json:
@@ -395,6 +417,10 @@ def _format_json(answer: Answer) -> str:
 def format_answer(answer: Answer) -> str:
     """Human-readable answer: rank, score, citation, and the passage with its best sentence."""
     lines = [click.style(f"问：{answer.question}", bold=True) + f"  ({answer.took_ms:.0f} ms)"]
+    if not answer.filters.is_empty():
+        shown = ", ".join(f"{k}={'|'.join(v) if isinstance(v, list) else v}"
+                          for k, v in answer.filters.to_dict().items())
+        lines.append(f"只看：{shown}（{answer.documents_matched} 篇文章）")
     if not answer.passages:
         lines.append("No passages found.")
     for passage in answer.passages:

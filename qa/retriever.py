@@ -13,6 +13,7 @@ from qa.bridge import EnglishBridge
 from qa.config import MODES, Config
 from qa.embedder import Embedder
 from qa.errors import IndexMismatchError, InvalidQuestionError
+from qa.filters import NO_FILTERS, Filters
 from qa.fusion import Candidate, blend, single
 from qa.highlight import best_span, overlap_scores, passage_sentences
 from qa.index.engine import Engine, Snapshot
@@ -112,19 +113,20 @@ class Retriever:
     def _bridge_terms(self, question: str) -> str:
         return " ".join(self.bridge.terms(question)) if self.bridge is not None else ""
 
-    def rank(self, query: Query, mode: str, limit: int,
-             snapshot: Snapshot | None = None) -> list[Candidate]:
-        """The best `limit` chunks for a prepared question, with both components' scores."""
+    def rank(self, query: Query, mode: str, limit: int, snapshot: Snapshot | None = None,
+             filters: Filters = NO_FILTERS) -> list[Candidate]:
+        """The best `limit` chunks for a prepared question (among the documents the
+        filters keep), with both components' scores."""
         if snapshot is None:
             with self.engine.snapshot() as snapshot:
-                return self.rank(query, mode, limit, snapshot)
+                return self.rank(query, mode, limit, snapshot, filters)
         depth = max(self.config.retrieval.candidates, limit)
         vector: dict[int, float] = {}
         keyword: dict[int, float] = {}
         if mode in ("hybrid", "vector"):
-            vector = dict(snapshot.vector_search(query.vector, depth))
+            vector = dict(snapshot.vector_search(query.vector, depth, filters))
         if mode in ("hybrid", "keyword"):
-            keyword = dict(snapshot.keyword_search(query.tokens, depth))
+            keyword = dict(snapshot.keyword_search(query.tokens, depth, filters=filters))
         if mode == "hybrid":
             self._complete(snapshot, query, vector, keyword)
             ranked = blend(vector, keyword, self._vector_weight(snapshot, query, keyword))
@@ -191,17 +193,22 @@ class Retriever:
                 query.tokens, len(missing_keyword), among=missing_keyword))
             keyword.update({i: found.get(i, 0.0) for i in missing_keyword})
 
-    def ask(self, question: str, top_k: int | None = None, mode: str | None = None) -> Answer:
-        """The best passages for a question, best first."""
+    def ask(self, question: str, top_k: int | None = None, mode: str | None = None,
+            filters: Filters = NO_FILTERS, sort: str = "relevance") -> Answer:
+        """The best passages for a question, best first (or the best, newest first)."""
         started = time.perf_counter()
         question = self.validate_question(question)
         top_k = self.validate_top_k(self.config.retrieval.top_k if top_k is None else top_k)
         mode = self.validate_mode(mode or self.config.retrieval.mode)
         with self.engine.snapshot() as snapshot:
             query = self.prepare(question, snapshot=snapshot)
-            ranked = self.rank(query, mode, top_k, snapshot)
+            ranked = self.rank(query, mode, top_k, snapshot, filters)
             chunks = snapshot.chunks([c.chunk_id for c in ranked])
+            matched = snapshot.matching_documents(filters)
         found = [(chunks[c.chunk_id], c) for c in ranked if c.chunk_id in chunks]
+        if sort == "date":
+            # The best k by relevance, shown newest first; undated ones last.
+            found.sort(key=lambda pair: pair[0].date or "", reverse=True)
         highlights = self._highlights(query, [chunk for chunk, _ in found])
         passages = [
             Passage(rank, c.score, chunk.text, highlight, _citation(chunk), c.vector, c.keyword)
@@ -210,7 +217,8 @@ class Retriever:
             )
         ]
         took_ms = (time.perf_counter() - started) * 1000
-        return Answer(question, took_ms, passages, mode, self.is_confident(query, found))
+        return Answer(question, took_ms, passages, mode, self.is_confident(query, found),
+                      filters=filters, sort=sort, documents_matched=matched)
 
     def is_confident(self, query: Query, found: list[tuple[StoredChunk, Candidate]]) -> bool:
         """Whether the best passage looks like an answer rather than the least bad match."""

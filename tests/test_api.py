@@ -17,7 +17,7 @@ from qa.errors import IndexMissingError
 from qa.index.saved_index import build_index, open_index
 from qa.retriever import Retriever
 from qa.web import create_app
-from qa.web.ask_request import ASK_FIELDS
+from qa.web.ask_request import ASK_FIELDS, FILTER_PARAMETERS
 from qa.web.openapi import openapi_document
 from tests.fakes import FakeEmbedder
 
@@ -130,7 +130,7 @@ def test_openapi_document_is_valid(openapi):
     assert openapi["openapi"].startswith("3.")
     assert set(openapi["paths"]) == {
         "/api/ask", "/api/health", "/api/documents", "/api/documents/{doc_id}",
-        "/api/openapi.json",
+        "/api/openapi.json", "/api/sources",
     }
 
 
@@ -141,7 +141,8 @@ def test_openapi_ask_request_lists_exactly_the_accepted_fields(openapi, retrieve
     assert schema["required"] == ["question"]
     assert schema["properties"]["top_k"]["maximum"] == retriever.config.retrieval.max_top_k
     parameters = openapi["paths"]["/api/ask"]["get"]["parameters"]
-    assert [p["name"] for p in parameters] == [field.query_name for field in ASK_FIELDS]
+    assert [p["name"] for p in parameters] == [
+        field.query_name for field in ASK_FIELDS if field.in_query] + list(FILTER_PARAMETERS)
 
 
 def test_openapi_document_follows_the_config(tmp_path):

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from qa.filters import Filters
 from qa.index.store import FileRecord, StoredChunk
 from qa.ingest.chunker import Chunk
 from qa.ingest.document import Document
@@ -58,26 +59,6 @@ class CommitResult:
     generation: int | None
     chunk_ids: dict[str, list[int]] = field(default_factory=dict)
     removed: dict[str, bool] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Which documents a question may be answered from; empty fields do not filter.
-
-    Dates are ISO `YYYY-MM-DD`, inclusive; a document without a date fails any date
-    bound. Applied inside both searches, so a filtered question gets its best k among
-    the matching documents.
-    """
-
-    sources: tuple[str, ...] = ()
-    doc_ids: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    date_from: str | None = None
-    date_to: str | None = None
-
-    def is_empty(self) -> bool:
-        return not (self.sources or self.doc_ids or self.categories
-                    or self.date_from or self.date_to)
 
 
 class Snapshot(Protocol):

@@ -62,11 +62,13 @@ def document_frequencies(db: sqlite3.Connection, tokens: list[str]) -> dict[str,
 
 
 def search_keywords(
-    db: sqlite3.Connection, tokens: list[str], k: int, among: list[int] | None = None
+    db: sqlite3.Connection, tokens: list[str], k: int, among: list[int] | None = None,
+    within: tuple[str, list[object]] | None = None,
 ) -> list[tuple[int, float]]:
     """The k best (chunk id, BM25 score) pairs for query tokens, best first.
 
-    `among` limits the search to those chunk ids (to score another list's hits).
+    `among` limits the search to those chunk ids (to score another list's hits);
+    `within` to the chunk ids an SQL query (with its parameters) selects.
     """
     unique = list(dict.fromkeys(t for t in tokens if t.strip()))
     if not unique or k <= 0:
@@ -79,6 +81,9 @@ def search_keywords(
             return []
         sql += f" AND rowid IN ({','.join('?' * len(among))})"
         params.extend(int(i) for i in among)
+    if within is not None:
+        sql += f" AND rowid IN ({within[0]})"
+        params.extend(within[1])
     sql += " ORDER BY bm25(keywords) LIMIT ?"
     params.append(k)
     try:

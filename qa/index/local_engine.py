@@ -25,6 +25,7 @@ import numpy as np
 
 from qa.config import Config
 from qa.errors import IndexDamagedError
+from qa.filters import Filters
 from qa.index.engine import (
     Change,
     CommitResult,
@@ -49,6 +50,9 @@ from qa.index.vectors import VectorIndex
 logger = logging.getLogger(__name__)
 
 _CACHE_NAME = re.compile(r"^vectors-(\d+)\.faiss$")
+# A filter keeping up to this many chunks is searched exactly from the stored vectors;
+# a broader one by FAISS restricted to the chunks it keeps.
+EXACT_FILTERED_SEARCH = 4096
 
 
 class LocalSnapshot(StoreReader):
@@ -58,8 +62,19 @@ class LocalSnapshot(StoreReader):
         super().__init__(db)
         self._faiss = vectors
 
-    def vector_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        hits = self._faiss.search(vector, k)
+    def vector_search(self, vector: np.ndarray, k: int,
+                      filters: Filters | None = None) -> list[tuple[int, float]]:
+        if filters is None or filters.is_empty():
+            hits = self._faiss.search(vector, k)
+        else:
+            allowed = self.chunk_ids_matching(filters)
+            if len(allowed) <= EXACT_FILTERED_SEARCH:
+                # Few chunks: score them all from the stored vectors (exact, and cheaper
+                # than a pass over the whole index).
+                scores = self.vectors(allowed) @ np.asarray(vector, dtype=np.float32)
+                best = np.argsort(-scores)[:k]
+                return [(allowed[i], float(scores[i])) for i in best]
+            hits = self._faiss.search(vector, k, allowed=allowed)
         # Hits of chunks removed since FAISS was last refreshed are dropped.
         present = self.existing([i for i, _ in hits])
         return [(i, s) for i, s in hits if i in present]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import DocumentNotFoundError, IndexDamagedError
+from qa.filters import Filters
 from qa.index import keywords
 from qa.ingest.chunker import Chunk
 from qa.ingest.document import Block, Document
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS documents (
     extra TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_origin ON documents (origin);
+CREATE INDEX IF NOT EXISTS documents_source ON documents (source, date);
+CREATE INDEX IF NOT EXISTS documents_date ON documents (date);
+CREATE INDEX IF NOT EXISTS documents_category ON documents (category);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
@@ -161,6 +165,24 @@ class transaction:  # noqa: N801 - used like a function: `with transaction(db):`
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
+def filter_sql(filters: Filters) -> tuple[str, list[object]]:
+    """A WHERE clause over `documents d` for the filters (dates compare as ISO text)."""
+    clauses: list[str] = []
+    params: list[object] = []
+    for column, values in (("d.source", filters.sources), ("d.doc_id", filters.doc_ids),
+                           ("d.category", filters.categories)):
+        if values:
+            clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+            params.extend(values)
+    if filters.date_from:
+        clauses.append("d.date >= ?")
+        params.append(filters.date_from)
+    if filters.date_to:
+        clauses.append("d.date <= ?")
+        params.append(filters.date_to)
+    return (" AND ".join(clauses) or "1"), params
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
@@ -235,9 +257,48 @@ class StoreReader:
         return [r[0] for r in self.db.execute(
             "SELECT chunk_id FROM removed_chunks WHERE generation > ?", (generation,))]
 
-    def keyword_search(self, tokens: list[str], k: int,
-                       among: list[int] | None = None) -> list[tuple[int, float]]:
-        return keywords.search_keywords(self.db, tokens, k, among)
+    def keyword_search(self, tokens: list[str], k: int, among: list[int] | None = None,
+                       filters: Filters | None = None) -> list[tuple[int, float]]:
+        if filters is None or filters.is_empty():
+            return keywords.search_keywords(self.db, tokens, k, among)
+        where, params = filter_sql(filters)
+        return keywords.search_keywords(
+            self.db, tokens, k, among,
+            within=(f"SELECT c.id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}",
+                    params))
+
+    def chunk_ids_matching(self, filters: Filters) -> list[int]:
+        """Every chunk of the documents the filters keep."""
+        where, params = filter_sql(filters)
+        return [row[0] for row in self.db.execute(
+            f"SELECT c.id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}", params)]
+
+    def matching_documents(self, filters: Filters) -> int:
+        """How many documents the filters keep."""
+        if filters.is_empty():
+            return self.counts()[0]
+        where, params = filter_sql(filters)
+        return int(self.db.execute(f"SELECT COUNT(*) FROM documents d WHERE {where}",
+                                   params).fetchone()[0])
+
+    def sources(self) -> list[tuple[str, int]]:
+        """Each source with its number of documents, most documents first."""
+        return [(row[0], int(row[1])) for row in self.db.execute(
+            "SELECT source, COUNT(*) FROM documents WHERE source IS NOT NULL "
+            "GROUP BY source ORDER BY COUNT(*) DESC, source")]
+
+    def date_range(self) -> tuple[str | None, str | None]:
+        """The earliest and latest document dates."""
+        row = self.db.execute("SELECT MIN(date), MAX(date) FROM documents").fetchone()
+        return row[0], row[1]
+
+    def dates(self, doc_ids: list[str]) -> dict[str, str | None]:
+        """The date of each of these documents."""
+        if not doc_ids:
+            return {}
+        marks = ",".join("?" * len(doc_ids))
+        return dict(self.db.execute(
+            f"SELECT doc_id, date FROM documents WHERE doc_id IN ({marks})", doc_ids))
 
     def idf(self, tokens: list[str]) -> dict[str, float]:
         """Inverse document frequency of each token over the chunks."""

@@ -64,12 +64,19 @@ class VectorIndex:
             return 0
         return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The k best (id, inner product) pairs for one query vector, best first."""
+    def search(self, query: np.ndarray, k: int,
+               allowed: list[int] | None = None) -> list[tuple[int, float]]:
+        """The k best (id, inner product) pairs for one query vector, best first;
+        only among `allowed` ids if given."""
         k = min(k, len(self))
-        if k <= 0:
+        if k <= 0 or (allowed is not None and not allowed):
             return []
-        scores, ids = self._index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), k)
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(
+                sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        scores, ids = self._index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), k,
+                                         params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def vectors(self, ids: list[int]) -> np.ndarray:

@@ -78,6 +78,22 @@ def health() -> Response:
     })
 
 
+@api.get("/sources")
+def sources() -> Response:
+    """The sources of the archive with their document counts, and its date range."""
+    _reject_unknown_parameters(set())
+    with app_retriever().engine.snapshot() as snapshot:
+        found = snapshot.sources()
+        first, last = snapshot.date_range()
+        total, _ = snapshot.counts()
+    return jsonify({
+        "sources": [{"name": name, "documents": count} for name, count in found],
+        "date_from": first,
+        "date_to": last,
+        "documents": total,
+    })
+
+
 @api.get("/documents")
 def documents() -> Response:
     """A page of documents with their metadata, ordered by id."""

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Request
 
 from qa.config import MODES, RetrievalConfig
+from qa.filters import SORTS, parse_filters, parse_sort
 from qa.retriever import Retriever
 from qa.web.errors import ApiError
 
@@ -39,6 +40,8 @@ class AskField:
     from_query: Callable[[str], Any] = str
     """Query-string text -> the value a JSON body would carry."""
     required: bool = False
+    in_query: bool = True
+    """False for a field only a JSON body carries (filters come as separate parameters)."""
 
 
 def _integer_from_query(text: str) -> Any:
@@ -72,7 +75,39 @@ ASK_FIELDS: tuple[AskField, ...] = (
         schema=lambda r: {"enum": list(MODES), "default": r.mode},
         validate=lambda retriever, value: retriever.validate_mode(value),
     ),
+    AskField(
+        name="filters",
+        query_name="filters",
+        description="Answer only from these documents: any of source, doc_id, category "
+                    "(lists), date_from, date_to (YYYY-MM-DD, inclusive; undated documents "
+                    "fail a date bound). In the query string: source, doc, category "
+                    "(repeatable), since, until.",
+        schema=lambda r: {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "source": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "doc_id": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "category": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "date_from": {"type": "string", "format": "date"},
+                "date_to": {"type": "string", "format": "date"},
+            },
+        },
+        validate=lambda retriever, value: parse_filters(value),
+        in_query=False,
+    ),
+    AskField(
+        name="sort",
+        query_name="sort",
+        description="relevance (best first) or date (the best top_k, newest first).",
+        schema=lambda r: {"enum": list(SORTS), "default": "relevance"},
+        validate=lambda retriever, value: parse_sort(value),
+    ),
 )
+
+# GET /api/ask parameters that make up `filters` (list ones may repeat).
+FILTER_PARAMETERS = {"source": "source", "doc": "doc_id", "category": "category",
+                     "since": "date_from", "until": "date_to"}
+_REPEATABLE = {"source", "doc", "category"}
 
 
 def ask_arguments(values: Mapping[str, Any], retriever: Retriever, names: Mapping[str, str]
@@ -104,16 +139,23 @@ def arguments_from_body(request: Request, retriever: Retriever, max_bytes: int
 
 
 def arguments_from_query(request: Request, retriever: Retriever) -> dict[str, Any]:
-    """Validated `Retriever.ask` arguments from `?q=…&k=…`."""
-    by_query_name = {field.query_name: field for field in ASK_FIELDS}
+    """Validated `Retriever.ask` arguments from `?q=…&k=…&source=…&since=…`."""
+    by_query_name = {field.query_name: field for field in ASK_FIELDS if field.in_query}
     values: dict[str, Any] = {}
+    filters: dict[str, Any] = {}
     for key in request.args:
         texts = request.args.getlist(key)
-        if len(texts) > 1:
+        if len(texts) > 1 and key not in _REPEATABLE:
             raise ApiError(400, "invalid_parameter", f"the parameter {key!r} is given twice")
+        if key in FILTER_PARAMETERS:
+            filters[FILTER_PARAMETERS[key]] = texts if key in _REPEATABLE else texts[0]
+            continue
         field = by_query_name.get(key)
         values[key] = field.from_query(texts[0]) if field else texts[0]
-    names = {field.query_name: field.name for field in ASK_FIELDS}
+    names = {field.query_name: field.name for field in ASK_FIELDS if field.in_query}
+    if filters:
+        values["filters"] = filters
+        names["filters"] = "filters"
     return ask_arguments(values, retriever, names)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from qa import __version__
 from qa.config import MODES, Config
-from qa.web.ask_request import ASK_FIELDS, JSON_MIMETYPE
+from qa.web.ask_request import ASK_FIELDS, FILTER_PARAMETERS, JSON_MIMETYPE
 from qa.web.documents import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from qa.web.errors import ERROR_CODES
 from qa.web.openapi_write import SECURITY_SCHEMES, write_paths, write_schemas
@@ -101,6 +101,12 @@ def schemas(config: Config) -> dict[str, Any]:
                           "description": "false when even the best passage does not look like "
                                          "an answer (an off-topic question); the passages are "
                                          "still listed for inspection."},
+            "filters": {"type": "object",
+                        "description": "The filters applied (only those that filter)."},
+            "sort": {"enum": ["relevance", "date"]},
+            "documents_matched": {"type": ["integer", "null"], "minimum": 0,
+                                  "description": "How many documents the filters kept (all "
+                                                 "documents without filters)."},
             "passages": {"type": "array", "items": _ref("Passage")},
         }),
         "Passage": passage,
@@ -123,6 +129,15 @@ def schemas(config: Config) -> dict[str, Any]:
             "writes": {"type": "boolean",
                        "description": "Whether an API key is configured (writes are on)."},
             "version": {"type": "string"},
+        }),
+        "Sources": _object({
+            "sources": {"type": "array", "items": _object({
+                "name": {"type": "string"},
+                "documents": {"type": "integer", "minimum": 1},
+            })},
+            "date_from": _NULLABLE_STRING | {"description": "The earliest document date."},
+            "date_to": _NULLABLE_STRING | {"description": "The latest document date."},
+            "documents": {"type": "integer", "minimum": 0},
         }),
         "DocumentSummary": _object(summary_properties),
         "DocumentList": _object({
@@ -162,7 +177,17 @@ def openapi_document(config: Config) -> dict[str, Any]:
             "description": f"{f.description} (`{f.name}` in the POST body)",
             "schema": f.schema(retrieval),
         }
-        for f in ASK_FIELDS
+        for f in ASK_FIELDS if f.in_query
+    ] + [
+        {"name": name, "in": "query", "required": False,
+         "description": f"Filter: {field}" + (" (repeatable)" if name in ("source", "doc",
+                                                                            "category")
+                                               else " (YYYY-MM-DD, inclusive)"),
+         "schema": ({"type": "array", "items": {"type": "string", "minLength": 1}}
+                    if name in ("source", "doc", "category")
+                    else {"type": "string", "format": "date"}),
+         "explode": True}
+        for name, field in FILTER_PARAMETERS.items()
     ]
     answer = _json(_ref("Answer"), "The ranked passages, best first.")
     return {
@@ -203,6 +228,16 @@ def openapi_document(config: Config) -> dict[str, Any]:
                     "summary": "Service status",
                     "operationId": "health",
                     "responses": {"200": _json(_ref("Health"), "The service is up.")} | common,
+                },
+            },
+            "/api/sources": {
+                "get": {
+                    "summary": "The archive's sources and date range (for filter controls)",
+                    "operationId": "sources",
+                    "responses": {
+                        "200": _json(_ref("Sources"), "Sources, most documents first."),
+                        "400": bad_request,
+                    } | common,
                 },
             },
             "/api/documents": write_paths(config, common)["/api/documents"] | {
