@@ -198,8 +198,9 @@ class Indexer:
         self._tell()
         loaded_here: dict[str, str] = {}
         for path, stat in changed:
+            done = self._state.bytes_done + stat.st_size
             self._load_one(path, stat, root, known, origins, owner, present, loaded_here)
-            self._state.bytes_done += stat.st_size
+            self._state.bytes_done = done
             self._tell()
         self._flush()
 
@@ -230,7 +231,10 @@ class Indexer:
             self._skip(path, f"unexpected error: {type(exc).__name__}: {exc}")
             documents = []
         produced = set()
-        for document in documents:
+        before_bytes = self._state.bytes_done
+        for number, document in enumerate(documents, start=1):
+            # A large export moves the bar record by record, not only at its end.
+            self._state.bytes_done = before_bytes + stat.st_size * number // len(documents)
             first = loaded_here.get(document.doc_id)
             holder = owner.get(document.doc_id)
             if first is None and holder not in (None, origin, API_ORIGIN) and holder in present:
