@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,40 @@ def test_keys_from_a_key_file_and_keys_on_reads(tmp_path, openapi, monkeypatch):
         assert client.get("/api/health").status_code == 200
     finally:
         retriever.engine.close()
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ingest"
+
+
+@pytest.mark.parametrize(("name", "documents"), [
+    ("zhejiang_page.html", 1), ("hangzhou_report.pdf", 1), ("ningbo_port.docx", 1),
+    ("guangdong_export.jsonl", None), ("chengyu_export.csv", None),
+    ("jiangxi_gbk.txt", 1), ("fujian_headline.txt", 1),
+])
+def test_every_supported_format_can_be_uploaded(client, openapi, name, documents):
+    def upload():
+        data = {"file": (io.BytesIO((FIXTURES / name).read_bytes()), name)}
+        return client.post("/api/documents", data=data, headers=WRITE,
+                           content_type="multipart/form-data")
+
+    first = check(openapi, upload(), "/api/documents", "post", 201)
+    stored = first["documents"]
+    assert stored and all(d["status"] == "added" and d["chunks"] >= 1 for d in stored)
+    if documents is not None:
+        assert len(stored) == documents
+    else:
+        assert len(stored) >= 2  # an export: one document per record
+    again = check(openapi, upload(), "/api/documents", "post", 200)
+    assert {d["status"] for d in again["documents"]} == {"unchanged"}
+    for document in stored:
+        assert client.get(f"/api/documents/{document['doc_id']}").status_code == 200
+        client.delete(f"/api/documents/{document['doc_id']}", headers=WRITE)
+
+
+def test_a_scanned_pdf_is_refused_with_its_reason(client, openapi):
+    data = {"file": (io.BytesIO((FIXTURES / "scanned_notice.pdf").read_bytes()),
+                     "scanned_notice.pdf")}
+    body = check_error(openapi, client.post("/api/documents", data=data, headers=WRITE,
+                                            content_type="multipart/form-data"),
+                       "/api/documents", "post", 400, "unreadable_file")
+    assert "text layer" in body["error"]["message"]
