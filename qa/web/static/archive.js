@@ -328,7 +328,7 @@
     row.querySelector(".upload-progress").hidden = true;
     row.querySelector(".upload-result").textContent = text;
     row.classList.add(kind);
-    if (kind === "error") row.setAttribute("role", "alert");
+    if (kind === "error") row.querySelector(".upload-result").setAttribute("role", "alert");
     (ids || []).slice(0, 3).forEach(function (id) {
       var link = row.appendChild(element("a", "upload-open", "查看"));
       link.href = "/doc/" + encodeURIComponent(id);
