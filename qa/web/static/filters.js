@@ -131,8 +131,8 @@
     summaryText.textContent = line;
     summary.hidden = !line;
     toggle.classList.toggle("active", Boolean(line));
-    toggle.textContent = line ? "筛选 ·" + (Object.keys(now.filters).length + (now.sort === "date" ? 1 : 0)) : "筛选";
-    toggle.setAttribute("aria-label", line ? "筛选（已启用：" + line + "）" : "筛选");
+    toggle.textContent = line ? "已筛选" : "筛选";
+    toggle.title = line || "按来源、日期筛选，或按日期排序";
   }
 
   function open(shown) {
