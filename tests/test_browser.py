@@ -1179,6 +1179,12 @@ def test_filters_travel_with_the_question_and_its_permalink(browser, fake_server
                         "&source=%E6%B1%9F%E8%A5%BF%E6%97%A5%E6%8A%A5&since=2024-01-01"
                         "&until=2024-06-30&sort=date")
         shot(page, f"filtered-answer-{size['width']}.png")
+        # Back from an article (or a reload), the filters are still on for the next question.
+        page.locator(".card a.open-doc").first.click()
+        page.wait_for_url(re.compile(r"/doc/"))
+        page.go_back()
+        expect(page.locator("#filter-summary-text")).to_have_text(FILTER_LINE)
+        expect(page.locator("#filter-toggle")).to_have_text("已筛选")
 
         # Cleared: the next question searches everything, by relevance.
         page.locator("#filter-clear").click()

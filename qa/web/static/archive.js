@@ -211,8 +211,16 @@
     return words.every(function (word) { return haystack.indexOf(word) >= 0; });
   }
 
+  var renderWaiting = false;  // a refresh came while a deletion was being confirmed
+
   function renderDocuments() {
     if (!documentsLoaded) return;
+    // Not under the reader's hand: a confirmation open in the list stays until answered.
+    if (documentList.querySelector(".confirm")) {
+      renderWaiting = true;
+      return;
+    }
+    renderWaiting = false;
     documentList.textContent = "";
     var words = find.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
     var shown = (words.length ? listed.filter(function (d) { return matches(d, words); }) : listed)
@@ -268,15 +276,12 @@
     yes.type = "button";
     var no = box.appendChild(element("button", "confirm-no", "取消"));
     no.type = "button";
-    no.addEventListener("click", function () {
-      box.remove();
-      button.hidden = false;
-      button.focus();
-    });
+    no.addEventListener("click", function () { dismiss(box, button, doc); });
     yes.addEventListener("click", function () {
       yes.disabled = no.disabled = true;
       deleteDocument(doc).then(function (result) {
         if (result.ok) {
+          box.remove();
           listed = listed.filter(function (d) { return d.doc_id !== doc.doc_id; });
           announce("已删除《" + (doc.title || doc.doc_id) + "》");
           showResult(null, "已删除《" + (doc.title || doc.doc_id) + "》", "ok");
@@ -287,16 +292,27 @@
           box.setAttribute("role", "alert");
           var back = box.appendChild(element("button", "confirm-no", "知道了"));
           back.type = "button";
-          back.addEventListener("click", function () {
-            box.remove();
-            button.hidden = false;
-            button.focus();
-          });
+          back.addEventListener("click", function () { dismiss(box, button, doc); });
           back.focus();
         }
       });
     });
     no.focus();
+  }
+
+  // The confirmation closed: the row as it was, with its button focused (re-found when the
+  // list was redrawn meanwhile).
+  function dismiss(box, button, doc) {
+    box.remove();
+    button.hidden = false;
+    if (renderWaiting) {
+      renderDocuments();
+      var rows = documentList.querySelectorAll(".archive-document");
+      button = Array.prototype.filter.call(rows, function (row) {
+        return row.getAttribute("data-doc-id") === doc.doc_id;
+      }).map(function (row) { return row.querySelector(".doc-delete"); })[0] || find;
+    }
+    button.focus();
   }
 
   function deleteDocument(doc) {

@@ -208,7 +208,8 @@
 
   // "/" goes to the question box from anywhere but another field.
   document.addEventListener("keydown", function (event) {
-    if (event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey && !isTyping(event.target)) {
+    if (event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey && !isTyping(event.target) &&
+        !document.querySelector("dialog[open]")) {
       event.preventDefault();
       input.focus();
     }

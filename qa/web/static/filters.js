@@ -4,6 +4,7 @@
 (function () {
   "use strict";
 
+  var STORAGE_KEY = "newsqa.filters";
   var cards = window.NewsQA.cards;
   var permalink = window.NewsQA.permalink;
 
@@ -125,8 +126,28 @@
     update();
   }
 
+  // Kept for this tab, so that reading an article and coming Back does not silently widen
+  // the next question to the whole archive.
+  function remember(now) {
+    try {
+      window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(now));
+    } catch (e) {
+      // No session storage: the filters last as long as the page.
+    }
+  }
+
+  function remembered() {
+    try {
+      var saved = JSON.parse(window.sessionStorage.getItem(STORAGE_KEY) || "null");
+      return saved && typeof saved === "object" ? saved : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
   function update() {
     var now = chosen();
+    remember(now);
     var line = cards.filterLine(now.filters, now.sort);
     summaryText.textContent = line;
     summary.hidden = !line;
@@ -173,7 +194,9 @@
   });
   document.addEventListener("newsqa:catalog", function (event) { setSources(event.detail); });
 
-  update();
+  var saved = remembered();
+  if (saved && saved.filters) set(saved);
+  else update();
 
   window.NewsQA = window.NewsQA || {};
   window.NewsQA.filters = {
