@@ -42,6 +42,7 @@
   var announcer = document.getElementById("archive-announcer");
   var maxBytes = Number(dropZone.getAttribute("data-max-bytes")) || Infinity;
 
+  var writesOn = true;       // as /api/health last said
   var listed = [];           // the documents read, newest first
   var listedAll = false;     // whether that is every document
   var documentsLoaded = false;
@@ -89,7 +90,8 @@
     var has = Boolean(apiKey());
     keyForm.hidden = has;
     keySet.hidden = !has;
-    dialog.classList.toggle("has-key", has);
+    document.getElementById("key-set-text").textContent = writesOn
+      ? "已输入密钥，可以上传和删除。" : "已输入密钥，但服务器没有开启写入。";
     renderDocuments();
   }
 
@@ -120,7 +122,9 @@
     counts.textContent = index.documents + " 篇文章 · " + index.chunks + " 个段落";
     var changed = typeof index.changed_at === "string" ? index.changed_at : null;
     if (changed) counts.appendChild(element("span", "archive-changed", " · 最近更新 " + shortTime(changed)));
-    writesOff.hidden = health.writes !== false;
+    writesOn = health.writes !== false;
+    writesOff.hidden = writesOn;
+    showKey();
   }
 
   // "2026-11-27T12:40:31+00:00" -> "2026-11-27 12:40" in the reader's time zone.
@@ -244,7 +248,7 @@
     [doc.source, doc.date, doc.doc_id].forEach(function (part) {
       if (part) meta.appendChild(element("span", null, part));
     });
-    if (apiKey()) {
+    if (apiKey() && writesOn) {
       var remove = item.appendChild(element("button", "doc-delete", "删除"));
       remove.type = "button";
       remove.setAttribute("aria-label", "删除《" + (doc.title || doc.doc_id) + "》");
