@@ -971,6 +971,12 @@ def test_the_archive_panel_shows_what_the_archive_holds(browser, fake_server, si
         page.keyboard.press("Escape")
         expect(page.locator("#archive")).to_be_hidden()
         expect(page.locator("#archive-open")).to_be_focused()
+        # A source in the list is a shortcut to asking only of it.
+        open_archive(page)
+        page.locator("#archive .archive-source", has_text="经济参考报").click()
+        expect(page.locator("#archive")).to_be_hidden()
+        expect(page.locator("#question")).to_be_focused()
+        expect(page.locator("#filter-summary-text")).to_have_text("只看：经济参考报")
     finally:
         tab.close()
 

@@ -47,6 +47,7 @@
   var listedAll = false;     // whether that is every document
   var documentsLoaded = false;
   var queue = Promise.resolve();
+  var focusAfterClose = null;  // where focus goes when the panel closes (else its button)
 
   function element(tag, className, text) {
     var el = document.createElement(tag);
@@ -141,9 +142,18 @@
     var sources = catalog && Array.isArray(catalog.sources) ? catalog.sources : [];
     sources.forEach(function (s) {
       if (!s || typeof s.name !== "string") return;
-      var item = element("li", "archive-source");
-      item.appendChild(element("span", "source-name", s.name));
-      item.appendChild(element("span", "source-count", s.documents + " 篇"));
+      // Each source is a shortcut to asking only of it.
+      var item = element("li");
+      var only = item.appendChild(element("button", "archive-source"));
+      only.type = "button";
+      only.title = "只看" + s.name + "的文章";
+      only.appendChild(element("span", "source-name", s.name));
+      only.appendChild(element("span", "source-count", s.documents + " 篇"));
+      only.addEventListener("click", function () {
+        window.NewsQA.filters.onlySource(s.name);
+        focusAfterClose = document.getElementById("question");
+        dialog.close();
+      });
       sourceList.appendChild(item);
     });
     sourceList.hidden = sources.length === 0;
@@ -442,7 +452,8 @@
 
   dialog.addEventListener("close", function () {
     openButton.setAttribute("aria-expanded", "false");
-    openButton.focus();
+    (focusAfterClose || openButton).focus();
+    focusAfterClose = null;
   });
   openButton.setAttribute("aria-expanded", "false");
   openButton.addEventListener("click", openArchive);

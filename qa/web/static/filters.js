@@ -145,6 +145,13 @@
     }
   }
 
+  // From the archive's source list: ask only of this source (the dates and order stay).
+  function onlySource(name) {
+    var now = chosen();
+    now.filters.source = [name];
+    set(now);
+  }
+
   function update() {
     var now = chosen();
     remember(now);
@@ -203,5 +210,6 @@
     applyTo: applyTo,
     set: set,
     setSources: setSources,
+    onlySource: onlySource,
   };
 })();
