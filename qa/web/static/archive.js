@@ -116,7 +116,9 @@
 
   function showHealth(health) {
     var index = health.index || {};
-    status.textContent = "已收录 " + index.documents + " 篇文章";
+    status.textContent = "";
+    status.appendChild(element("span", "status-lead", "已收录 "));
+    status.appendChild(document.createTextNode(index.documents + " 篇文章"));
     status.appendChild(element("span", "status-detail", " · " + index.chunks + " 个段落"));
     status.classList.remove("down");
     status.classList.add("ok");
