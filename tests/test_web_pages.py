@@ -185,7 +185,20 @@ def test_the_chat_page_offers_history_clearing_and_citation_copying(client):
     page = parse(client.get("/").get_data(as_text=True))
     assert {"clear-history", "announcer", "composer-hint", "card-template"} <= set(page.ids)
     assert ["/static/permalink.js", "/static/history.js", "/static/cards.js",
+            "/static/filters.js", "/static/archive.js",
             "/static/chat.js"] == [u for u in page.loaded if u.endswith(".js")]
+
+
+def test_the_chat_page_has_the_archive_panel_and_the_filters(client):
+    html = client.get("/").get_data(as_text=True)
+    page = parse(html)
+    assert {"archive", "archive-open", "key-form", "api-key", "drop-zone", "upload-files",
+            "filters", "filter-toggle", "source-options", "filter-since", "filter-until",
+            "sort"} <= set(page.ids)
+    # The picker offers what the loader reads; the key form never sends the key in a URL.
+    assert 'accept=".txt,.md,.markdown,.html,.htm,.pdf,.docx,.jsonl,.json,.csv"' in html
+    assert re.search(r'<form class="key-form"[^>]*method="post"', html)
+    assert 'type="password" id="api-key"' in html
 
 
 def test_the_article_page_gives_each_block_its_offsets_in_the_clean_text(client, retriever):

@@ -37,6 +37,9 @@ def chat() -> str:
         "chat.html",
         default_top_k=config.retrieval.top_k,
         max_question_chars=config.retrieval.max_question_chars,
+        upload_extensions=config.ingest.extensions,
+        max_upload_bytes=config.server.max_upload_bytes,
+        max_upload_mb=round(config.server.max_upload_bytes / 2**20, 1),
     )
 
 

@@ -168,6 +168,27 @@
     announce("无法自动复制，引用已选中，请手动复制");
   }
 
+  // What a question was narrowed to, in a few words: "只看：江西日报 · 2024-01-01 至
+  // 2024-06-30 · 按日期". Empty when it searched everything by relevance.
+  function filterLine(filters, sort) {
+    var f = filters || {};
+    var parts = [];
+    var sources = [].concat(f.source || f.sources || []).filter(function (s) { return typeof s === "string" && s; });
+    if (sources.length) parts.push(sources.join("、"));
+    if (f.date_from && f.date_to) parts.push(f.date_from + " 至 " + f.date_to);
+    else if (f.date_from) parts.push(f.date_from + " 以来");
+    else if (f.date_to) parts.push(f.date_to + " 以前");
+    var line = parts.length ? "只看：" + parts.join(" · ") : "";
+    if (sort === "date") line = line ? line + " · 按日期" : "按日期排序";
+    return line;
+  }
+
+  // The filters an answer was given under: as the server read them when it says, else as asked.
+  function answerFilters(request, answer) {
+    var echoed = answer.filters && typeof answer.filters === "object" ? answer.filters : null;
+    return filterLine(echoed || request.filters, answer.sort || request.sort);
+  }
+
   // An answer's block: its summary with the permalink, a warning when it is not confident,
   // and the cards.
   function answerBlock(request, answer) {
@@ -181,8 +202,16 @@
     var link = summary.appendChild(element("a", "permalink", "固定链接"));
     link.href = permalink.queryFromRequest(request);
     link.title = "打开这个链接会重新提出这个问题";
+    var narrowed = answerFilters(request, answer);
+    if (narrowed) {
+      var matched = typeof answer.documents_matched === "number"
+        ? "（符合条件的文章 " + answer.documents_matched + " 篇）" : "";
+      block.insertBefore(element("p", "answer-filters", narrowed + matched), summary.nextSibling);
+    }
     if (!passages.length) {
-      block.appendChild(element("p", "notice empty", "没有找到相关内容，换个问法试试。"));
+      block.appendChild(element("p", "notice empty", narrowed
+        ? "在筛选范围内没有找到相关内容，放宽筛选或换个问法试试。"
+        : "没有找到相关内容，换个问法试试。"));
     } else if (answer.confident === false) {
       block.appendChild(element("p", "notice unsure", "这些段落与问题的关联不强，语料中可能没有直接答案，所以没有标出回答句。"));
     }
@@ -197,5 +226,6 @@
   window.NewsQA.cards = {
     answerBlock: answerBlock,
     citationLine: citationLine,
+    filterLine: filterLine,
   };
 })();

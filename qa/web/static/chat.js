@@ -7,6 +7,7 @@
   var permalink = window.NewsQA.permalink;
   var store = window.NewsQA.history;
   var cards = window.NewsQA.cards;
+  var filters = window.NewsQA.filters;
 
   var REQUEST_TIMEOUT_MS = 60000;
   var SCROLL_KEY = "newsqa.scroll";
@@ -23,7 +24,6 @@
   var send = document.getElementById("send");
   var conversation = document.getElementById("conversation");
   var welcome = document.getElementById("welcome");
-  var status = document.getElementById("status");
   var clearButton = document.getElementById("clear-history");
   var announcer = document.getElementById("announcer");
   var busy = false;
@@ -78,7 +78,7 @@
   }
 
   function currentRequest(question) {
-    return { question: question, top_k: Number(topK.value), mode: mode.value };
+    return filters.applyTo({ question: question, top_k: Number(topK.value), mode: mode.value });
   }
 
   function ask(request) {
@@ -208,7 +208,8 @@
 
   // "/" goes to the question box from anywhere but another field.
   document.addEventListener("keydown", function (event) {
-    if (event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey && !isTyping(event.target)) {
+    if (event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey && !isTyping(event.target) &&
+        !document.querySelector("dialog[open]")) {
       event.preventDefault();
       input.focus();
     }
@@ -244,17 +245,7 @@
     }
   }
 
-  fetch("/api/health", { headers: { Accept: "application/json" } })
-    .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
-    .then(function (health) {
-      status.textContent = "已收录 " + health.index.documents + " 篇文章";
-      status.appendChild(element("span", "status-detail", " · " + health.index.chunks + " 个段落"));
-      status.classList.add("ok");
-    })
-    .catch(function () {
-      status.textContent = "服务暂不可用";
-      status.classList.add("down");
-    });
+  // The status line (counts from /api/health) is archive.js's.
 
   var restored = restoreHistory();
   var linked = permalink.requestFromQuery(window.location.search);
@@ -263,6 +254,8 @@
     window.history.replaceState(null, "", "/");
     if (linked.top_k !== undefined) selectValue(topK, linked.top_k, linked.top_k + " 条");
     if (linked.mode !== undefined) selectValue(mode, linked.mode, linked.mode);
+    // The link's filters replace any chosen here: it asks exactly what it says.
+    filters.set(linked);
     ask(Object.assign(currentRequest(linked.question), linked));
   } else if (restored) {
     var position = savedScroll();

@@ -1,12 +1,13 @@
 // Links to answers and to their sources.
 //
-// A permalink /?q=…&k=…&mode=… asks its question again when opened. Each row of FIELDS maps one
-// URL parameter to one field of the POST /api/ask body; linking a new request field is one row
-// (for the filters and sort, once the API takes them, see the commented rows).
+// A permalink /?q=…&k=…&mode=…&source=…&since=…&until=…&sort=… asks its question again, with
+// the same filters, when opened. Each row of FIELDS maps one URL parameter to one field of the
+// POST /api/ask body; linking a new request field is one row.
 (function () {
   "use strict";
 
   var MODES = ["hybrid", "vector", "keyword"];
+  var SORTS = ["relevance", "date"];
 
   function text(value) {
     value = value.trim();
@@ -26,6 +27,14 @@
     };
   }
 
+  // A real calendar day as YYYY-MM-DD (2024-02-30 is not one).
+  function isoDate(value) {
+    value = value.trim();
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return undefined;
+    var day = new Date(value + "T00:00:00Z");
+    return !isNaN(day.getTime()) && day.toISOString().slice(0, 10) === value ? value : undefined;
+  }
+
   // param: its name in the URL; field: its path in the request body ("filters.source" is
   // nested); many: the parameter repeats and the field is a list; read: the parameter's text
   // to the field's value, or undefined when it is not valid (the page's default is used).
@@ -33,11 +42,10 @@
     { param: "q", field: "question", read: text },
     { param: "k", field: "top_k", read: integer(1, 50) },
     { param: "mode", field: "mode", read: oneOf(MODES) },
-    // Once POST /api/ask takes them (isoDate: a YYYY-MM-DD check, to be written with them):
-    // { param: "source", field: "filters.source", many: true, read: text },
-    // { param: "since", field: "filters.date_from", read: isoDate },
-    // { param: "until", field: "filters.date_to", read: isoDate },
-    // { param: "sort", field: "sort", read: oneOf(["relevance", "date"]) },
+    { param: "source", field: "filters.source", many: true, read: text },
+    { param: "since", field: "filters.date_from", read: isoDate },
+    { param: "until", field: "filters.date_to", read: isoDate },
+    { param: "sort", field: "sort", read: oneOf(SORTS) },
   ];
 
   function getField(request, path) {
@@ -105,6 +113,8 @@
   window.NewsQA = window.NewsQA || {};
   window.NewsQA.permalink = {
     MODES: MODES,
+    SORTS: SORTS,
+    isoDate: isoDate,
     requestFromQuery: requestFromQuery,
     queryFromRequest: queryFromRequest,
     sourceLink: sourceLink,
