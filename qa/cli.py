@@ -248,6 +248,9 @@ def _progress_bar():
 def _print_report(verb: str, report, index_dir: Path, factory: _EmbedderFactory) -> None:
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+    if report.loaded:
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(report.loaded.items()))
+        click.echo(f"read: {kinds} (documents by file type)")
     embedded = getattr(factory.embedder, "embedded", report.passages)
     reused = report.passages - embedded
     if not report.passages:

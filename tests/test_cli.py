@@ -35,6 +35,7 @@ def test_index_then_ask_prints_ranked_cited_passages(project):
     assert indexed.exit_code == 0, indexed.output
     # 5 files; 001 holds four reports, one document each.
     assert "synced: 8 added, 0 replaced, 0 removed, 0 unchanged" in indexed.output
+    assert "read: 8 .txt (documents by file type)" in indexed.output
     assert "passages/s" in indexed.output
     assert (live_store(project) / "manifest.json").is_file()
 
@@ -229,3 +230,22 @@ def test_an_old_format_index_is_converted_by_qa_index(project):
     assert not (index / "manifest.json").exists()
     assert not (project / "embeddings" / ".index.building-abc").exists()
     assert run("ask", YIBIN).exit_code == 0
+
+
+def test_index_of_a_mixed_folder_reports_each_kind_and_each_skipped_file_once(project):
+    import shutil
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "ingest"
+    corpus = project / "corpus"
+    for path in fixtures.iterdir():
+        if path.is_file() and not path.name.startswith("."):
+            shutil.copy(path, corpus / path.name)
+    result = run("index")
+    assert result.exit_code == 0, result.output
+    read = next(line for line in result.output.splitlines() if line.startswith("read: "))
+    for kind in (".csv", ".docx", ".html", ".jsonl", ".pdf", ".txt"):
+        assert kind in read
+    for skipped in ("statistics.xlsx", "scanned_notice.pdf"):
+        assert result.output.count(f"{skipped}:") == 1, result.output
+    assert "unsupported type .xlsx" in result.output

@@ -49,6 +49,9 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
+    # Documents read from changed files, by file type (".pdf": 3); an export counts
+    # its records.
+    loaded: dict[str, int] = field(default_factory=dict)
     passages: int = 0
     embed_seconds: float = 0.0
     seconds: float = 0.0
@@ -230,6 +233,9 @@ class Indexer:
             logger.exception("unexpected error loading %s", path)
             self._skip(path, f"unexpected error: {type(exc).__name__}: {exc}")
             documents = []
+        if documents:
+            kind = path.suffix.lower() or "(no extension)"
+            self._report.loaded[kind] = self._report.loaded.get(kind, 0) + len(documents)
         produced = set()
         before_bytes = self._state.bytes_done
         for number, document in enumerate(documents, start=1):
