@@ -353,10 +353,13 @@ def test_documents_are_listed_in_pages(client, openapi):
     assert past["documents"] == []
     yibin = everything["documents"][2]
     assert yibin["source"] == "经济参考报" and yibin["paragraphs"] == 2
+    newest = check(openapi, client.get("/api/documents?sort=date"), "/api/documents")
+    assert [d["doc_id"] for d in newest["documents"]] == ["yibin", "jingdezhen", "xss"]
 
 
 @pytest.mark.parametrize("query", [
     "limit=0", "limit=101", "limit=abc", "offset=-1", "offset=1.5", "limit=", "page=2",
+    "sort=title",
     "offset=" + "9" * 5000,
 ])
 def test_bad_paging_is_rejected(client, openapi, query):

@@ -323,10 +323,12 @@ class StoreReader:
         info = self.document_info(doc_id)
         return info[0] if info else None
 
-    def documents(self, offset: int = 0, limit: int | None = None) -> list[Document]:
-        """Stored documents ordered by id, one page at a time."""
+    def documents(self, offset: int = 0, limit: int | None = None,
+                  newest_first: bool = False) -> list[Document]:
+        """Stored documents ordered by id (or newest first, undated last), a page at a time."""
+        order = "date IS NULL, date DESC, doc_id" if newest_first else "doc_id"
         rows = self.db.execute(
-            "SELECT * FROM documents ORDER BY doc_id LIMIT ? OFFSET ?",
+            f"SELECT * FROM documents ORDER BY {order} LIMIT ? OFFSET ?",
             (-1 if limit is None else limit, offset),
         ).fetchall()
         return [_document_from_row(row) for row in rows]

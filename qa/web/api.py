@@ -97,12 +97,15 @@ def sources() -> Response:
 @api.get("/documents")
 def documents() -> Response:
     """A page of documents with their metadata, ordered by id."""
-    _reject_unknown_parameters({"offset", "limit"})
+    _reject_unknown_parameters({"offset", "limit", "sort"})
     offset = _integer_parameter("offset", 0, minimum=0, maximum=10**9)
     limit = _integer_parameter("limit", DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
+    sort = request.args.get("sort", "id")
+    if sort not in ("id", "date"):
+        raise ApiError(400, "invalid_parameter", "sort must be id or date")
     with app_retriever().engine.snapshot() as snapshot:
         total, _ = snapshot.counts()
-        page = snapshot.documents(offset=offset, limit=limit)
+        page = snapshot.documents(offset=offset, limit=limit, newest_first=sort == "date")
     return jsonify({
         "total": total,
         "offset": offset,

@@ -250,6 +250,9 @@ def openapi_document(config: Config) -> dict[str, Any]:
                         {"name": "limit", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
                                     "default": DEFAULT_PAGE_SIZE}},
+                        {"name": "sort", "in": "query", "required": False,
+                         "description": "id (default), or date: newest first, undated last",
+                         "schema": {"enum": ["id", "date"], "default": "id"}},
                     ],
                     "responses": {
                         "200": _json(_ref("DocumentList"), "A page of documents."),

@@ -7,7 +7,7 @@
 
   var KEY_STORAGE = "newsqa.apiKey";
   var PAGE_SIZE = 100;       // GET /api/documents' largest page
-  var MAX_READ = 2000;       // documents read to find the newest (the API lists them by id)
+  var MAX_READ = 2000;       // the newest documents listed (the API pages them newest first)
   var LATEST = 10;
   var STATUS_WORDS = { added: "已添加", replaced: "已替换", unchanged: "无变化（已收录）" };
   var ERROR_LEADS = {
@@ -193,7 +193,7 @@
     latestNote.textContent = "正在读取文章列表…";
     var read = [];
     function page(offset) {
-      return getJson("/api/documents?offset=" + offset + "&limit=" + PAGE_SIZE).then(function (result) {
+      return getJson("/api/documents?sort=date&offset=" + offset + "&limit=" + PAGE_SIZE).then(function (result) {
         if (!result.ok || !result.body || !Array.isArray(result.body.documents)) {
           throw new Error(errorText(result));
         }
