@@ -138,3 +138,17 @@ def test_vector_index_add_search_remove_and_save(tmp_path):
     with pytest.raises(ValueError, match="not a readable FAISS index"):
         (tmp_path / "bad.faiss").write_bytes(b"\0" * 10)
         VectorIndex.load(tmp_path / "bad.faiss")
+
+
+def test_a_watching_engine_saves_the_vector_cache_when_far_behind(engine, monkeypatch):
+    from qa.index import local_engine
+
+    monkeypatch.setattr(local_engine, "UNSAVED_CHANGES", 3)
+    engine.commit([put(make_document("a", "景德镇陶瓷。", "宜宾白酒。", "梧州经济。"))])
+    other = LocalEngine(engine.config)
+    other.commit([put(make_document("b", "一。", "二。", "三。"))])
+    other.close()
+    engine.refresh()
+    engine._save_cache_if_far_behind()
+    caches = sorted(p.name for p in engine.store_dir.glob("vectors-*.faiss"))
+    assert caches == [f"vectors-{engine.status()['generation']}.faiss"]

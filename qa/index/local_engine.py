@@ -53,6 +53,8 @@ _CACHE_NAME = re.compile(r"^vectors-(\d+)\.faiss$")
 # A filter keeping up to this many chunks is searched exactly from the stored vectors;
 # a broader one by FAISS restricted to the chunks it keeps.
 EXACT_FILTERED_SEARCH = 4096
+# A watching server saves the vector cache once it is this many chunks (or 1%) behind.
+UNSAVED_CHANGES = 2000
 
 
 class LocalSnapshot(StoreReader):
@@ -98,6 +100,8 @@ class _State:
         self._connections_lock = threading.Lock()
         # Used only under the engine's refresh lock.
         self.refresh_db: sqlite3.Connection | None = None
+        # Chunks changed since the vector cache file was written.
+        self.unsaved = 0
         # Snapshots in progress; a state a rebuild replaced closes when the last one ends.
         self._readers = 0
         self._retired = False
@@ -171,13 +175,15 @@ class LocalEngine:
                 vectors, cached_generation = _load_cache(store_dir, generation, dimension)
                 if vectors is None:
                     vectors, cached_generation = VectorIndex.empty(dimension), 0
-                _apply(vectors, reader, cached_generation)
+                behind = _apply(vectors, reader, cached_generation)
         finally:
             db.close()
         if vectors.dimension != dimension:
             raise IndexDamagedError(f"the vectors in {store_dir} are not {dimension}-"
                                     "dimensional; run `qa index --rebuild`")
-        return _State(store_dir, manifest, vectors, generation)
+        state = _State(store_dir, manifest, vectors, generation)
+        state.unsaved = behind
+        return state
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -271,6 +277,7 @@ class LocalEngine:
                     state.vectors.remove(ids)  # a re-run refresh must not add twice
                     state.vectors.add(ids, vectors)
                 state.generation = generation
+            state.unsaved += len(removed) + sum(len(ids) for ids, _ in added)
             return True
 
     def watch(self, interval: float = 0.25) -> None:
@@ -282,11 +289,21 @@ class LocalEngine:
             while not self._stop.wait(interval):
                 try:
                     self.refresh()
+                    self._save_cache_if_far_behind()
                 except Exception:  # keep serving the last good state; say why
                     logger.exception("could not refresh the index")
 
         self._watcher = threading.Thread(target=loop, name="index-refresh", daemon=True)
         self._watcher.start()
+
+    def _save_cache_if_far_behind(self) -> None:
+        """A server taking many writes saves the vector cache now and then, so that a
+        restart does not read every vector written since the last `qa index`."""
+        state = self._state
+        if state.unsaved >= max(UNSAVED_CHANGES, len(state.vectors) // 100):
+            state.unsaved = 0
+            path = self.save_vector_cache()
+            logger.info("saved the vector cache %s", path.name)
 
     def close(self) -> None:
         """Stop watching and close every connection."""
@@ -326,9 +343,11 @@ class LocalEngine:
         return result
 
     def save_vector_cache(self) -> Path:
-        """Write the FAISS cache for the current generation and drop older ones."""
+        """Write the FAISS cache for the current generation and drop older ones (safe
+        without the writer lock: files are written whole and named by generation)."""
         self.refresh()
         state = self._state
+        state.unsaved = 0
         path = state.store_dir / f"vectors-{state.generation}.faiss"
         with state.lock.read():
             if not path.exists():
@@ -381,11 +400,16 @@ def _load_cache(store_dir: Path, generation: int,
     return None, 0
 
 
-def _apply(vectors: VectorIndex, reader: StoreReader, since: int) -> None:
-    vectors.remove(reader.removed_since(since))
+def _apply(vectors: VectorIndex, reader: StoreReader, since: int) -> int:
+    """Bring `vectors` from generation `since` to the reader's; returns chunks changed."""
+    removed = reader.removed_since(since)
+    vectors.remove(removed)
+    changed = len(removed)
     for ids, batch in reader.vectors_since(since):
         vectors.remove(ids)
         vectors.add(ids, batch)
+        changed += len(ids)
+    return changed
 
 
 def create_index(config: Config, index_dir: Path, dimension: int,
