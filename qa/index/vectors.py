@@ -8,6 +8,11 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+# One question at a time: OpenMP threads cost more than they give. Measured with
+# scripts/bench_scale.py's archive (10k chunks, top 50) on a busy 2-core machine: 59 ms
+# median with 2 threads, 0.4 ms with 1. A server answers questions in parallel anyway.
+faiss.omp_set_num_threads(1)
+
 
 class VectorIndex:
     """Exact inner-product search; ids are the chunk store's stable chunk ids."""

@@ -1,0 +1,185 @@
+"""Search and build costs at scale, without the model: where the time goes per stage.
+
+    .venv/bin/python scripts/bench_scale.py --sizes 10000 50000 [--questions 300] [--json out.json]
+
+Builds synthetic archives of about N chunks from CMRC 2018 and DRCD paragraphs (each
+paragraph reused under new ids until N chunks are reached) through the real indexer,
+with random unit vectors of the real model's dimension in place of the model (so the
+figures exclude embedding, which `scripts/bench_embed.py` measures), then asks real
+CMRC/DRCD questions and times each stage of a hybrid question: tokenising and idf,
+vector search, keyword search, filling in missing scores, fetching the chunks. Prints a
+table and RSS; the vector recall of ANN is not measured here (random vectors would make
+any ANN look bad).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qa.config import load_config  # noqa: E402
+from qa.evaluation import read_squad  # noqa: E402
+from qa.index.indexer import Indexer  # noqa: E402
+from qa.index.layout import IndexFolder  # noqa: E402
+from qa.index.local_engine import LocalEngine, create_index  # noqa: E402
+from qa.retriever import Retriever  # noqa: E402
+
+BENCH = ROOT.parent / "shared" / "benchmarks"
+SETS = [BENCH / "cmrc2018/cmrc2018_dev.json", BENCH / "cmrc2018/cmrc2018_trial.json",
+        BENCH / "drcd/DRCD_dev.json"]
+DIMENSION = 384
+
+
+class RandomVectors:
+    """Unit vectors from a seeded generator, named like the configured model."""
+
+    def __init__(self, name: str):
+        self.name, self.dimension = name, DIMENSION
+        self._random = np.random.default_rng(0)
+        self.seconds = 0.0
+
+    def embed_passages(self, texts, progress=None):
+        started = time.perf_counter()
+        vectors = self._random.standard_normal((len(texts), DIMENSION)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.seconds += time.perf_counter() - started
+        return vectors
+
+    def embed_queries(self, texts):
+        return self.embed_passages(texts)
+
+
+class TimedEngine:
+    """Wraps a snapshot's searches to time each stage of a question."""
+
+    STAGES = ("idf", "vector_search", "keyword_search", "vectors", "chunks")
+
+    def __init__(self):
+        self.times: dict[str, list[float]] = {stage: [] for stage in self.STAGES}
+
+    def wrap(self, snapshot):
+        for stage in self.STAGES:
+            original = getattr(snapshot, stage)
+
+            def timed(*args, _original=original, _stage=stage, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return _original(*args, **kwargs)
+                finally:
+                    self.times[_stage].append((time.perf_counter() - started) * 1000)
+
+            setattr(snapshot, stage, timed)
+        return snapshot
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def build(config, size: int) -> dict[str, float]:
+    evalset = read_squad(SETS)
+    folder = IndexFolder(config.index_dir)
+    embedder = RandomVectors(config.model.name)
+    with folder.writer_lock():
+        create_index(config, config.index_dir, DIMENSION)
+    engine = LocalEngine(config)
+    indexer = Indexer(config, engine, lambda: embedder)
+    started = time.perf_counter()
+    copy = 0
+    while (status := engine.status())["chunks"] < size:
+        batch = evalset.documents
+        if status["documents"]:
+            per_document = status["chunks"] / status["documents"]
+            batch = batch[: max(1, math.ceil((size - status["chunks"]) / per_document))]
+        indexer.put_documents(replace(d, doc_id=f"{d.doc_id}-{copy}") for d in batch)
+        copy += 1
+    seconds = time.perf_counter() - started
+    with folder.writer_lock():
+        engine.save_vector_cache()
+    status = engine.status()
+    engine.close()
+    store = next(config.index_dir.glob("store-*"))
+    disk = sum(p.stat().st_size for p in store.iterdir()) / 1e6
+    return {"chunks": status["chunks"], "documents": status["documents"],
+            "build_s": round(seconds, 1), "disk_mb": round(disk, 1),
+            "chunks_per_s": round(status["chunks"] / seconds, 1)}
+
+
+def ask(config, questions: list[str]) -> dict[str, float]:
+    engine = LocalEngine(config)
+    opened_rss = rss_mb()
+    retriever = Retriever(config, engine, RandomVectors(config.model.name))
+    timer = TimedEngine()
+    original = engine.snapshot
+
+    def timed_snapshot():
+        from contextlib import contextmanager
+
+        @contextmanager
+        def block():
+            with original() as snapshot:
+                yield timer.wrap(snapshot)
+
+        return block()
+
+    engine.snapshot = timed_snapshot  # type: ignore[method-assign]
+    totals = []
+    for question in questions:
+        started = time.perf_counter()
+        retriever.ask(question, top_k=5, mode="hybrid")
+        totals.append((time.perf_counter() - started) * 1000)
+    engine.close()
+    row = {"ask_p50_ms": round(statistics.median(totals), 1),
+           "ask_p95_ms": round(float(np.percentile(totals, 95)), 1),
+           "rss_open_mb": round(opened_rss), "rss_after_mb": round(rss_mb())}
+    for stage, values in timer.times.items():
+        if values:
+            row[f"{stage}_p50_ms"] = round(statistics.median(values), 2)
+            row[f"{stage}_p95_ms"] = round(float(np.percentile(values, 95)), 2)
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "config.yaml"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10000])
+    parser.add_argument("--questions", type=int, default=300)
+    parser.add_argument("--json", dest="json_out", type=Path)
+    args = parser.parse_args()
+    questions = [q.question for q in read_squad(SETS).questions]
+    questions = random.Random(1).sample(questions, args.questions)
+    rows = []
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="qa-scale-") as folder:
+            config = load_config(args.config).replace(index_dir=Path(folder) / "index")
+            row = {"target": size} | build(config, size)
+            row |= ask(config, questions)
+            rows.append(row)
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+    columns = list(rows[0])
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+    print(f"\ncommand: {' '.join(sys.argv)}")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
