@@ -112,15 +112,32 @@ def load_config(path: Path | str) -> Config:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        raise ConfigError(f"config file not found: {path}; pass --config with the right "
+                          "path") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path} ({exc.strerror or exc}); check "
+                          "its permissions") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read config file {path}: it is not UTF-8 text; fix it (the "
+                          "shipped config.yaml shows every setting)") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"config file {path} is not valid YAML ({_yaml_problem(exc)}); "
+                          "fix it (the shipped config.yaml shows every setting)") from None
     if raw is None:
         raw = {}
-    config = config_from_mapping(raw, where=str(path))
+    try:
+        config = config_from_mapping(raw, where=str(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; fix {path}") from None
     return resolve_paths(config, path.resolve().parent)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error: what and where (PyYAML's own text spans lines)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{problem}{where}"
 
 
 def config_from_mapping(raw: Any, where: str = "config") -> Config:

@@ -10,6 +10,7 @@ wait for it.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -46,7 +47,11 @@ def sync_index(
     corpus_dir = (corpus_dir or config.corpus_dir).resolve()
     folder = IndexFolder(index_dir or config.index_dir)
     if not corpus_dir.is_dir():
-        raise QAError(f"corpus folder not found: {corpus_dir}")
+        raise QAError(f"corpus folder not found: {corpus_dir}; create it, or set corpus_dir "
+                      "in config.yaml (or pass --corpus)")
+    if not os.access(corpus_dir, os.R_OK | os.X_OK):
+        raise QAError(f"cannot read the corpus folder {corpus_dir} (permission denied); "
+                      "check its permissions")
     embedder = _once(embedder)
     if rebuild or folder.is_legacy():
         if folder.is_legacy():
