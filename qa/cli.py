@@ -463,7 +463,7 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     host = host or config.server.host
     port = config.server.port if port is None else port
     try:
-        server = make_server(app, host, port, config.server.threads)
+        server = make_server(app, host, port, config.server.threads, config.server)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
                                    ) from None

@@ -51,6 +51,9 @@ class RetrievalConfig:
     top_k: int = 5
     max_top_k: int = 50
     max_question_chars: int = 1000
+    # Distinct words of a question searched as keywords, the rarest kept: bounds the
+    # cost of a long question (1,000 characters are some 500 words).
+    max_question_terms: int = 32
     mode: str = "hybrid"
     candidates: int = 50
     vector_weight_min: float = 0.25
@@ -71,6 +74,17 @@ class ServerConfig:
     api_key_file: str = ""
     # Ask for a key on read routes (ask, documents) too, not only on writes.
     keys_for_reads: bool = False
+    # Host header names accepted (DNS rebinding); empty: loopback names plus the bound host.
+    allowed_hosts: tuple[str, ...] = ()
+    # Open connections at most (idle ones included), and seconds before an idle one closes.
+    connection_limit: int = 500
+    channel_timeout: int = 30
+    # Largest request head (request line and headers), in bytes.
+    max_header_bytes: int = 16384
+    # Questions (/api/ask) per minute per client address; 0 turns the limit off.
+    rate_limit_per_minute: int = 0
+    # Questions a client may send at once before the per-minute rate applies.
+    rate_limit_burst: int = 10
 
 
 # Files `qa index` reads, by extension; every other file is reported as unsupported.
@@ -219,8 +233,11 @@ def _check_ranges(instance: Any, where: str) -> None:
     positive = {
         ModelConfig: ("batch_size",),
         ChunkingConfig: ("max_chars",),
-        RetrievalConfig: ("top_k", "max_top_k", "max_question_chars", "candidates"),
-        ServerConfig: ("port", "threads", "max_body_bytes", "max_upload_bytes"),
+        RetrievalConfig: ("top_k", "max_top_k", "max_question_chars", "candidates",
+                          "max_question_terms"),
+        ServerConfig: ("port", "threads", "max_body_bytes", "max_upload_bytes",
+                       "connection_limit", "channel_timeout", "max_header_bytes",
+                       "rate_limit_burst"),
         IngestConfig: ("max_file_bytes",),
     }.get(type(instance), ())
     for name in positive:
@@ -229,6 +246,8 @@ def _check_ranges(instance: Any, where: str) -> None:
     if isinstance(instance, ChunkingConfig):
         if instance.min_chars < 0 or instance.min_chars > instance.max_chars:
             raise ConfigError(f"{where}: min_chars must be between 0 and max_chars")
+    if isinstance(instance, ServerConfig) and instance.rate_limit_per_minute < 0:
+        raise ConfigError(f"{where}: rate_limit_per_minute must be 0 (off) or more")
     if isinstance(instance, RetrievalConfig):
         if instance.top_k > instance.max_top_k:
             raise ConfigError(f"{where}: top_k must not exceed max_top_k")

@@ -219,7 +219,7 @@ def test_post_rejects_a_bad_question(client, openapi, question):
     check_error(openapi, response, "/api/ask", "post", 400, "invalid_question")
 
 
-@pytest.mark.parametrize("top_k", [0, -1, 51, "5", 2.5, 5.0, True, None, [5]])
+@pytest.mark.parametrize("top_k", [0, -1, 51, "5", 2.5, 5.5, True, None, [5]])
 def test_post_rejects_a_bad_top_k(client, openapi, top_k):
     response = client.post("/api/ask", json={"question": "宜宾", "top_k": top_k})
     check_error(openapi, response, "/api/ask", "post", 400, "invalid_question")

@@ -211,7 +211,8 @@ def openapi_document(config: Config) -> dict[str, Any]:
                     "operationId": "listDocuments",
                     "parameters": [
                         {"name": "offset", "in": "query", "required": False,
-                         "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                         "schema": {"type": "integer", "minimum": 0, "maximum": 10**9,
+                                    "default": 0}},
                         {"name": "limit", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
                                     "default": DEFAULT_PAGE_SIZE}},
