@@ -21,7 +21,6 @@ from qa.web import create_app  # noqa: E402
 from qa.web.server import ServerThread, make_server  # noqa: E402
 from tests.test_api import tiny_retriever  # noqa: E402
 
-
 KEY = "fuzz-key-0123456789"
 
 

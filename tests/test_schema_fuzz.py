@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-
 from schemathesis.checks import positive_data_acceptance
 
 from qa.web import create_app
