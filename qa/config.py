@@ -27,6 +27,9 @@ class ModelConfig:
     batch_size: int = 32
     query_prompt: str = "query: "
     passage_prompt: str = "passage: "
+    # Longest part of a question the model embeds, in characters: the model's cost grows
+    # with the length (a 1,000-character question cost 1.8 s of CPU), its answer hardly.
+    max_query_chars: int = 256
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,7 @@ def _convert(kind: Any, value: Any, where: str) -> Any:
 
 def _check_ranges(instance: Any, where: str) -> None:
     positive = {
-        ModelConfig: ("batch_size",),
+        ModelConfig: ("batch_size", "max_query_chars"),
         ChunkingConfig: ("max_chars",),
         RetrievalConfig: ("top_k", "max_top_k", "max_question_chars", "candidates",
                           "max_question_terms"),
