@@ -68,8 +68,8 @@ def main() -> None:
             retriever = Retriever(config, engine, model)
             for chars in (20, 200, 1000):
                 question = question_of(chars)
-                embed = measure(lambda q=question: model.embed_queries([q]), args.repeat)
-                ask = measure(lambda q=question: retriever.ask(q), args.repeat)
+                embed = measure(lambda q=question, m=model: m.embed_queries([q]), args.repeat)
+                ask = measure(lambda q=question, r=retriever: r.ask(q), args.repeat)
                 rows.append({"limits": "config" if limited else "off", "chars": chars,
                              "embed_cpu_s": embed[0], "embed_wall_s": embed[1],
                              "ask_cpu_s": ask[0], "ask_wall_s": ask[1]})
