@@ -180,3 +180,14 @@ def test_a_store_damaged_while_serving_is_a_503_not_ok(tmp_path):
         assert "qa_index_healthy 0.0" in client.get("/metrics").get_data(as_text=True)
     finally:
         retriever.engine.close()
+
+
+def test_each_response_carries_the_request_id_of_its_log_line(client, caplog):
+    caplog.set_level("INFO", logger="qa.web.request_log")
+    given = client.get("/api/health", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    given.close()
+    made = client.get("/api/health", headers={"X-Request-ID": "bad id\u2028"})
+    assert len(made.headers["X-Request-ID"]) == 16
+    made.close()
+    assert any("id=abc-123 " in r.getMessage() for r in caplog.records)
