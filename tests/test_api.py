@@ -130,7 +130,7 @@ def test_openapi_document_is_valid(openapi):
     assert openapi["openapi"].startswith("3.")
     assert set(openapi["paths"]) == {
         "/api/ask", "/api/health", "/api/documents", "/api/documents/{doc_id}",
-        "/api/openapi.json",
+        "/api/openapi.json", "/metrics",
     }
 
 

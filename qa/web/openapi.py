@@ -124,6 +124,11 @@ def schemas(config: Config) -> dict[str, Any]:
                        "description": "Whether an API key is configured (writes are on)."},
             "version": {"type": "string"},
         }),
+        "HealthDamaged": _object({
+            "status": {"enum": ["damaged"]},
+            "reason": {"type": "string"},
+            "version": {"type": "string"},
+        }),
         "DocumentSummary": _object(summary_properties),
         "DocumentList": _object({
             "total": {"type": "integer", "minimum": 0},
@@ -152,7 +157,11 @@ def openapi_document(config: Config) -> dict[str, Any]:
         "404": _error("No such endpoint."),
         "405": _error("Method not allowed."),
         "500": _error("Server error (details only in the server log)."),
+        "503": _error("The index is damaged (index_damaged) or busy (index_busy); see "
+                      "Retry-After."),
     }
+    limited = {"429": _error("Too many questions from this address (server."
+                             "rate_limit_per_minute); see Retry-After.")}
     bad_request = _error("Invalid question, top_k, field or parameter.")
     ask_parameters = [
         {
@@ -189,20 +198,22 @@ def openapi_document(config: Config) -> dict[str, Any]:
                                       "JSON or a body that is not UTF-8."),
                         "413": _error(f"Body over {config.server.max_body_bytes} bytes."),
                         "415": _error("The body is not application/json."),
-                    } | common,
+                    } | common | limited,
                 },
                 "get": {
                     "summary": "Answer a question given in the query string",
                     "operationId": "askGet",
                     "parameters": ask_parameters,
-                    "responses": {"200": answer, "400": bad_request} | common,
+                    "responses": {"200": answer, "400": bad_request} | common | limited,
                 },
             },
             "/api/health": {
                 "get": {
                     "summary": "Service status",
                     "operationId": "health",
-                    "responses": {"200": _json(_ref("Health"), "The service is up.")} | common,
+                    "responses": {"200": _json(_ref("Health"), "The service is up.")} | common
+                    | {"503": _json(_ref("HealthDamaged"), "The index is damaged; the reason "
+                                    "says what to run.")},
                 },
             },
             "/api/documents": write_paths(config, common)["/api/documents"] | {
@@ -232,6 +243,16 @@ def openapi_document(config: Config) -> dict[str, Any]:
                     "responses": {
                         "200": _json(_ref("DocumentDetail"), "The document."),
                     } | common | {"404": _error("No document with that id.")},
+                },
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text format): requests by route and "
+                               "status, latency histograms, asks in flight, index size, "
+                               "generation and health",
+                    "operationId": "metrics",
+                    "responses": {"200": {"description": "The metrics.", "content": {
+                        "text/plain": {"schema": {"type": "string"}}}}},
                 },
             },
             "/api/openapi.json": {
