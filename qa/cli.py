@@ -462,6 +462,10 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
         raise click.ClickException(str(exc)) from None
     host = host or config.server.host
     port = config.server.port if port is None else port
+    if host in ("0.0.0.0", "::", "") and not config.server.allowed_hosts:
+        click.echo(f"note: listening on all addresses ({host or '*'}), but only loopback Host "
+                   "names are accepted; list the names clients use in server.allowed_hosts",
+                   err=True)
     try:
         server = make_server(app, host, port, config.server.threads, config.server)
     except OSError as exc:
