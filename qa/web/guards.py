@@ -105,8 +105,10 @@ class GuardMiddleware:
     def refusal(self, environ: dict[str, Any]
                 ) -> tuple[int, str, str, list[tuple[str, str]]] | None:
         """(status, code, message, headers) if the request must be refused, else None."""
-        host = host_name(environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""))
-        if "*" not in self.hosts and host not in self.hosts:
+        # No Host header at all (HTTP/1.0 tools) cannot be a browser's rebinding attack.
+        header = environ.get("HTTP_HOST")
+        host = host_name(header) if header is not None else ""
+        if header is not None and "*" not in self.hosts and host not in self.hosts:
             return (400, "host_not_allowed",
                     f"the Host header {host[:100]!r} is not one this server answers to "
                     "(server.allowed_hosts)", [])
