@@ -6,6 +6,7 @@ with a non-zero exit; never a traceback, and never a file created by a reader.""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -200,3 +201,33 @@ def test_a_corrupt_vector_cache_is_set_aside_and_rebuilt(project):
     assert result.exit_code == 0, result.output
     aside = list(cache.parent.glob("embedding-cache.sqlite.corrupt-*"))
     assert len(aside) == 1 and cache.is_file()
+
+
+@pytest.mark.parametrize("how", ["truncate", "zero", "garbage", "delete"])
+@pytest.mark.parametrize("name", ["CURRENT", "manifest.json", "chunks.sqlite"])
+def test_what_the_message_says_to_run_brings_the_index_back(project, name, how):
+    damage(target_of(project, name), how)
+    failed = run("ask", QUESTION)
+    if failed.exit_code == 0:
+        return  # nothing to repair
+    # Follow the advice as an operator would: run what the message names, in order; a
+    # `qa check` names what to run next.
+    todo = named_commands(failed.stderr)
+    assert todo, failed.stderr
+    done: list[str] = []
+    while todo and len(done) < 4:
+        command = todo.pop(0)
+        if command in done:
+            continue
+        done.append(command)
+        result = run(*command.split()[1:])
+        if result.exit_code != 0:
+            todo = named_commands(result.stderr) + todo
+    answered = run("ask", QUESTION)
+    assert answered.exit_code == 0, f"after {done}: {answered.output}"
+
+
+def named_commands(text: str) -> list[str]:
+    """The `qa …` commands a message names, diagnosis (`qa check`) last."""
+    found = list(dict.fromkeys(re.findall(r"`(qa [a-z -]+)`", text)))
+    return sorted(found, key=lambda c: c == "qa check")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,7 +95,12 @@ def _rebuild(config: Config, embedder: EmbedderFactory, folder: IndexFolder,
              corpus_dir: Path, progress: Callable[[Progress], None] | None) -> IndexReport:
     with folder.writer_lock(wait_seconds=5.0):
         folder.remove_leftovers()
-        old_store = None if folder.is_legacy() else folder.current_store()
+        try:
+            old_store = None if folder.is_legacy() else folder.current_store()
+        except QAError as exc:
+            # A damaged pointer is what a rebuild is for; only carrying over is lost.
+            logger.warning("rebuilding without carrying documents over: %s", exc)
+            old_store = None
         store_dir = create_index(config, folder.path, embedder().dimension, make_live=False)
         engine = LocalEngine(config, folder.path, store_dir=store_dir, locked=True)
         try:
@@ -128,7 +134,12 @@ def _carry_over(old_store: Path | None, corpus_dir: Path, indexer: Indexer) -> l
     carried: list[str] = []
     try:
         reader = StoreReader(db)
-        for origin, doc_ids in sorted(reader.origins().items()):
+        try:
+            origins = reader.origins()
+        except sqlite3.DatabaseError as exc:
+            logger.warning("not carrying documents over from the damaged old index: %s", exc)
+            return []
+        for origin, doc_ids in sorted(origins.items()):
             if origin.startswith(inside):
                 continue
             for doc_id in doc_ids:
