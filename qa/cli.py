@@ -66,7 +66,32 @@ def load_config_defaults() -> Config:
     return resolve_paths(config_from_mapping({}), Path.cwd())
 
 
-@click.group()
+class _Group(click.Group):
+    """Every command's last line of defence: a file the product reads or writes that fails
+    in a way the library did not foresee still ends in one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        import sqlite3
+
+        try:
+            return super().invoke(ctx)
+        except QAError as exc:
+            raise click.ClickException(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            logger.debug("database error", exc_info=True)
+            raise click.ClickException(
+                f"an index file is unreadable ({exc}); run `qa check` to see what is wrong"
+            ) from None
+        except OSError as exc:
+            logger.debug("file error", exc_info=True)
+            where = f" {exc.filename}" if exc.filename else ""
+            raise click.ClickException(
+                f"cannot use{where}: {exc.strerror or exc}; check that it exists and its "
+                "permissions (run with -v for details)"
+            ) from None
+
+
+@click.group(cls=_Group)
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
 @click.version_option(package_name="newsqa")
 def main(verbose: bool) -> None:
@@ -466,8 +491,12 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
         raise click.ClickException(str(exc)) from None
     host = host or config.server.host
     port = config.server.port if port is None else port
+    if host in ("0.0.0.0", "::", "") and not config.server.allowed_hosts:
+        click.echo(f"note: listening on all addresses ({host or '*'}), but only loopback Host "
+                   "names are accepted; list the names clients use in server.allowed_hosts",
+                   err=True)
     try:
-        server = make_server(app, host, port, config.server.threads)
+        server = make_server(app, host, port, config.server.threads, config.server)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
                                    ) from None

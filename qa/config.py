@@ -27,6 +27,9 @@ class ModelConfig:
     batch_size: int = 32
     query_prompt: str = "query: "
     passage_prompt: str = "passage: "
+    # Longest part of a question the model embeds, in characters: the model's cost grows
+    # with the length (a 1,000-character question cost 1.8 s of CPU), its answer hardly.
+    max_query_chars: int = 256
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class RetrievalConfig:
     top_k: int = 5
     max_top_k: int = 50
     max_question_chars: int = 1000
+    # Distinct words of a question searched as keywords, the rarest kept: bounds the
+    # cost of a long question (1,000 characters are some 500 words).
+    max_question_terms: int = 32
     mode: str = "hybrid"
     candidates: int = 50
     vector_weight_min: float = 0.25
@@ -71,6 +77,17 @@ class ServerConfig:
     api_key_file: str = ""
     # Ask for a key on read routes (ask, documents) too, not only on writes.
     keys_for_reads: bool = False
+    # Host header names accepted (DNS rebinding); empty: loopback names plus the bound host.
+    allowed_hosts: tuple[str, ...] = ()
+    # Open connections at most (idle ones included), and seconds before an idle one closes.
+    connection_limit: int = 500
+    channel_timeout: int = 30
+    # Largest request head (request line and headers), in bytes.
+    max_header_bytes: int = 16384
+    # Questions (/api/ask) per minute per client address; 0 turns the limit off.
+    rate_limit_per_minute: int = 0
+    # Questions a client may send at once before the per-minute rate applies.
+    rate_limit_burst: int = 10
 
 
 # Files `qa index` reads, by extension; every other file is reported as unsupported.
@@ -112,15 +129,32 @@ def load_config(path: Path | str) -> Config:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        raise ConfigError(f"config file not found: {path}; pass --config with the right "
+                          "path") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path} ({exc.strerror or exc}); check "
+                          "its permissions") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read config file {path}: it is not UTF-8 text; fix it (the "
+                          "shipped config.yaml shows every setting)") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"config file {path} is not valid YAML ({_yaml_problem(exc)}); "
+                          "fix it (the shipped config.yaml shows every setting)") from None
     if raw is None:
         raw = {}
-    config = config_from_mapping(raw, where=str(path))
+    try:
+        config = config_from_mapping(raw, where=str(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; fix {path}") from None
     return resolve_paths(config, path.resolve().parent)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error: what and where (PyYAML's own text spans lines)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{problem}{where}"
 
 
 def config_from_mapping(raw: Any, where: str = "config") -> Config:
@@ -200,10 +234,13 @@ def _convert(kind: Any, value: Any, where: str) -> Any:
 
 def _check_ranges(instance: Any, where: str) -> None:
     positive = {
-        ModelConfig: ("batch_size",),
+        ModelConfig: ("batch_size", "max_query_chars"),
         ChunkingConfig: ("max_chars",),
-        RetrievalConfig: ("top_k", "max_top_k", "max_question_chars", "candidates"),
-        ServerConfig: ("port", "threads", "max_body_bytes", "max_upload_bytes"),
+        RetrievalConfig: ("top_k", "max_top_k", "max_question_chars", "candidates",
+                          "max_question_terms"),
+        ServerConfig: ("port", "threads", "max_body_bytes", "max_upload_bytes",
+                       "connection_limit", "channel_timeout", "max_header_bytes",
+                       "rate_limit_burst"),
         IngestConfig: ("max_file_bytes",),
     }.get(type(instance), ())
     for name in positive:
@@ -212,6 +249,8 @@ def _check_ranges(instance: Any, where: str) -> None:
     if isinstance(instance, ChunkingConfig):
         if instance.min_chars < 0 or instance.min_chars > instance.max_chars:
             raise ConfigError(f"{where}: min_chars must be between 0 and max_chars")
+    if isinstance(instance, ServerConfig) and instance.rate_limit_per_minute < 0:
+        raise ConfigError(f"{where}: rate_limit_per_minute must be 0 (off) or more")
     if isinstance(instance, RetrievalConfig):
         if instance.top_k > instance.max_top_k:
             raise ConfigError(f"{where}: top_k must not exceed max_top_k")

@@ -70,8 +70,9 @@ class SentenceTransformerEmbedder:
         return str(folder)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed questions with the query prompt."""
-        return self._encode(list(texts), self._config.query_prompt)
+        """Embed questions with the query prompt (their first `max_query_chars` only)."""
+        limit = self._config.max_query_chars
+        return self._encode([text[:limit] for text in texts], self._config.query_prompt)
 
     def embed_passages(
         self, texts: Sequence[str], progress: ProgressCallback | None = None

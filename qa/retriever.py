@@ -19,6 +19,7 @@ from qa.highlight import best_span, overlap_scores, passage_sentences
 from qa.index.engine import Engine, Snapshot
 from qa.index.manifest import check_manifest
 from qa.index.store import StoredChunk
+from qa.question_terms import keep_rarest
 from qa.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -100,10 +101,11 @@ class Retriever:
         if terms:
             # Through the tokenizer, so that a term matches the index's own words.
             tokens += self.tokenizer.tokens(terms)
+        limit = self.config.retrieval.max_question_terms
         if snapshot is None:
             with self.engine.snapshot() as snapshot:
-                return Query(question, vector, tokens, snapshot.idf(tokens))
-        return Query(question, vector, tokens, snapshot.idf(tokens))
+                return Query(question, vector, *keep_rarest(tokens, snapshot.idf(tokens), limit))
+        return Query(question, vector, *keep_rarest(tokens, snapshot.idf(tokens), limit))
 
     def embedding_text(self, question: str) -> str:
         """What is embedded for a question: with an English question's Chinese terms

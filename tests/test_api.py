@@ -130,7 +130,7 @@ def test_openapi_document_is_valid(openapi):
     assert openapi["openapi"].startswith("3.")
     assert set(openapi["paths"]) == {
         "/api/ask", "/api/health", "/api/documents", "/api/documents/{doc_id}",
-        "/api/openapi.json", "/api/sources",
+        "/api/openapi.json", "/api/sources", "/metrics",
     }
 
 
@@ -220,7 +220,7 @@ def test_post_rejects_a_bad_question(client, openapi, question):
     check_error(openapi, response, "/api/ask", "post", 400, "invalid_question")
 
 
-@pytest.mark.parametrize("top_k", [0, -1, 51, "5", 2.5, 5.0, True, None, [5]])
+@pytest.mark.parametrize("top_k", [0, -1, 51, "5", 2.5, 5.5, True, None, [5]])
 def test_post_rejects_a_bad_top_k(client, openapi, top_k):
     response = client.post("/api/ask", json={"question": "宜宾", "top_k": top_k})
     check_error(openapi, response, "/api/ask", "post", 400, "invalid_question")

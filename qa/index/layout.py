@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from qa.errors import IndexLockedError, IndexMissingError, QAError
+from qa.errors import IndexDamagedError, IndexLockedError, IndexMissingError, QAError
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,14 @@ class IndexFolder:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise QAError(f"cannot read {self.pointer}: {exc.strerror or exc}") from None
+            raise IndexDamagedError(f"cannot read {self.pointer} ({exc.strerror or exc}); "
+                                    "check its permissions, or run `qa index --rebuild`"
+                                    ) from None
+        except UnicodeDecodeError:
+            name = "<not text>"
         if not name.startswith(STORE_PREFIX) or "/" in name or not (self.path / name).is_dir():
-            raise QAError(
-                f"{self.pointer} names {name!r}, which is not a store folder here; "
+            raise IndexDamagedError(
+                f"{self.pointer} names {name[:60]!r}, which is not a store folder here; "
                 "run `qa index --rebuild`"
             )
         return self.path / name

@@ -46,6 +46,7 @@ from qa.index.store import (
     transaction,
 )
 from qa.index.vectors import VectorIndex
+from qa.index.verify import verify_store
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ class LocalEngine:
         dimension = int(manifest["dimension"])
         db = connect(store_dir / STORE_FILE, readonly=True)
         try:
+            verify_store(db, store_dir / STORE_FILE, manifest)
             reader = StoreReader(db)
             with transaction(db, immediate=False):
                 generation = _checked(reader.generation)
@@ -176,6 +178,9 @@ class LocalEngine:
                 if vectors is None:
                     vectors, cached_generation = VectorIndex.empty(dimension), 0
                 behind = _apply(vectors, reader, cached_generation)
+        except sqlite3.DatabaseError as exc:
+            raise IndexDamagedError(f"the index store {store_dir / STORE_FILE} is unreadable "
+                                    f"({exc}); run `qa check` to see what is wrong") from None
         finally:
             db.close()
         if vectors.dimension != dimension:

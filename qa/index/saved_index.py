@@ -10,7 +10,9 @@ wait for it.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,7 +48,11 @@ def sync_index(
     corpus_dir = (corpus_dir or config.corpus_dir).resolve()
     folder = IndexFolder(index_dir or config.index_dir)
     if not corpus_dir.is_dir():
-        raise QAError(f"corpus folder not found: {corpus_dir}")
+        raise QAError(f"corpus folder not found: {corpus_dir}; create it, or set corpus_dir "
+                      "in config.yaml (or pass --corpus)")
+    if not os.access(corpus_dir, os.R_OK | os.X_OK):
+        raise QAError(f"cannot read the corpus folder {corpus_dir} (permission denied); "
+                      "check its permissions")
     embedder = _once(embedder)
     if rebuild or folder.is_legacy():
         if folder.is_legacy():
@@ -89,7 +95,12 @@ def _rebuild(config: Config, embedder: EmbedderFactory, folder: IndexFolder,
              corpus_dir: Path, progress: Callable[[Progress], None] | None) -> IndexReport:
     with folder.writer_lock(wait_seconds=5.0):
         folder.remove_leftovers()
-        old_store = None if folder.is_legacy() else folder.current_store()
+        try:
+            old_store = None if folder.is_legacy() else folder.current_store()
+        except QAError as exc:
+            # A damaged pointer is what a rebuild is for; only carrying over is lost.
+            logger.warning("rebuilding without carrying documents over: %s", exc)
+            old_store = None
         store_dir = create_index(config, folder.path, embedder().dimension, make_live=False)
         engine = LocalEngine(config, folder.path, store_dir=store_dir, locked=True)
         try:
@@ -123,7 +134,12 @@ def _carry_over(old_store: Path | None, corpus_dir: Path, indexer: Indexer) -> l
     carried: list[str] = []
     try:
         reader = StoreReader(db)
-        for origin, doc_ids in sorted(reader.origins().items()):
+        try:
+            origins = reader.origins()
+        except sqlite3.DatabaseError as exc:
+            logger.warning("not carrying documents over from the damaged old index: %s", exc)
+            return []
+        for origin, doc_ids in sorted(origins.items()):
             if origin.startswith(inside):
                 continue
             for doc_id in doc_ids:

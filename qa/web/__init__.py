@@ -12,6 +12,9 @@ from qa.retriever import Retriever
 from qa.web.api import api
 from qa.web.auth import load_api_keys
 from qa.web.errors import register_error_handlers
+from qa.web.guards import GuardMiddleware
+from qa.web.health import HealthCheck
+from qa.web.metrics import MetricsMiddleware, install_metrics
 from qa.web.pages import pages
 from qa.web.request_log import RequestLogMiddleware
 from qa.web.write_api import write_api
@@ -42,7 +45,13 @@ def create_app(config: Config, retriever: Retriever | None = None) -> Flask:
     app.register_blueprint(write_api)
     app.register_blueprint(pages)
     register_error_handlers(app)
-    app.wsgi_app = RequestLogMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    app.extensions["qa_health"] = health = HealthCheck(retriever.engine)
+    metrics = install_metrics(app, health)
+    guard = GuardMiddleware(app.wsgi_app, config.server)
+    app.extensions["qa_guard"] = guard
+    # Outermost first: the log line and the metrics also cover what the guards refuse.
+    app.wsgi_app = RequestLogMiddleware(  # type: ignore[method-assign]
+        MetricsMiddleware(guard, metrics))
     return app
 
 

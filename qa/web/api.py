@@ -62,7 +62,15 @@ def _read_key() -> None:
 def health() -> Response:
     """Status, model, index counts, generation and last change, and version."""
     retriever = app_retriever()
-    status = retriever.engine.status()
+    checked = current_app.extensions["qa_health"]()
+    if not checked.ok:
+        # A damaged index must never look healthy: 503, with what is wrong.
+        response = jsonify({"status": "damaged", "reason": checked.reason,
+                            "version": __version__})
+        response.status_code = 503
+        response.headers["Retry-After"] = "60"
+        return response
+    status = checked.status
     return jsonify({
         "status": "ok",
         "model": retriever.embedder.name,

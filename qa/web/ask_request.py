@@ -21,7 +21,9 @@ from qa.retriever import Retriever
 from qa.web.errors import ApiError
 
 JSON_MIMETYPE = "application/json"
-_QUERY_INTEGER = re.compile(r"[+-]?\d{1,9}")
+_QUERY_INTEGER = re.compile(r"[+-]?\d{1,9}(\.0*)?")
+# JSON Schema's "\s" misses the control characters 0x1c-0x1f and 0x85, which strip() removes.
+QUESTION_PATTERN = "[^\\s\\u001c-\\u001f\\u0085]"
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,14 @@ class AskField:
 
 def _integer_from_query(text: str) -> Any:
     # Not an integer: hand the text on, and validation names the field.
-    return int(text) if _QUERY_INTEGER.fullmatch(text.strip()) else text
+    return int(float(text)) if _QUERY_INTEGER.fullmatch(text.strip()) else text
+
+
+def _whole_number(value: Any) -> Any:
+    """36.0 is the integer 36 to JSON Schema, so it is to the API too."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 ASK_FIELDS: tuple[AskField, ...] = (
@@ -54,7 +63,9 @@ ASK_FIELDS: tuple[AskField, ...] = (
         name="question",
         query_name="q",
         description="The question, in Chinese or English.",
-        schema=lambda r: {"type": "string", "minLength": 1, "maxLength": r.max_question_chars},
+        # The pattern: at least one character that is not whitespace to Python's strip().
+        schema=lambda r: {"type": "string", "minLength": 1, "maxLength": r.max_question_chars,
+                          "pattern": QUESTION_PATTERN},
         validate=lambda retriever, value: retriever.validate_question(value),
         required=True,
     ),
@@ -65,7 +76,7 @@ ASK_FIELDS: tuple[AskField, ...] = (
         schema=lambda r: {
             "type": "integer", "minimum": 1, "maximum": r.max_top_k, "default": r.top_k,
         },
-        validate=lambda retriever, value: retriever.validate_top_k(value),
+        validate=lambda retriever, value: retriever.validate_top_k(_whole_number(value)),
         from_query=_integer_from_query,
     ),
     AskField(

@@ -7,11 +7,17 @@ client never sees a traceback; the log has it.
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from qa.errors import DocumentNotFoundError, IndexLockedError, InvalidQuestionError
+from qa.errors import (
+    DocumentNotFoundError,
+    IndexDamagedError,
+    IndexLockedError,
+    InvalidQuestionError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +55,10 @@ ERROR_CODES = {
                         "date or id).",
     "unreadable_file": "The uploaded file is of no supported format or holds no text.",
     "index_busy": "Another writer holds the index (a rebuild, say); retry later.",
+    "index_damaged": "The index files are damaged; the message says what to run.",
+    "host_not_allowed": "The Host header is not on the server's allow-list.",
+    "headers_too_large": "The request line and headers exceed the configured limit.",
+    "rate_limited": "Too many questions from this address; retry after Retry-After seconds.",
 }
 
 
@@ -86,6 +96,17 @@ def register_error_handlers(app: Flask) -> None:
     def index_busy(exc: IndexLockedError) -> Response:
         response = _respond(503, "index_busy", str(exc))
         response.headers["Retry-After"] = "5"
+        return response
+
+    @app.errorhandler(IndexDamagedError)
+    @app.errorhandler(sqlite3.DatabaseError)
+    def index_damaged(exc: Exception) -> Response:
+        # A store damaged under the running server: say so, not "internal error".
+        logger.error("the index is damaged: %s", exc)
+        message = str(exc) if isinstance(exc, IndexDamagedError) else (
+            f"the index is unreadable ({exc}); run `qa check` to see what is wrong")
+        response = _respond(503, "index_damaged", message)
+        response.headers["Retry-After"] = "60"
         return response
 
     @app.errorhandler(InvalidQuestionError)

@@ -139,6 +139,11 @@ def schemas(config: Config) -> dict[str, Any]:
             "date_to": _NULLABLE_STRING | {"description": "The latest document date."},
             "documents": {"type": "integer", "minimum": 0},
         }),
+        "HealthDamaged": _object({
+            "status": {"enum": ["damaged"]},
+            "reason": {"type": "string"},
+            "version": {"type": "string"},
+        }),
         "DocumentSummary": _object(summary_properties),
         "DocumentList": _object({
             "total": {"type": "integer", "minimum": 0},
@@ -167,7 +172,11 @@ def openapi_document(config: Config) -> dict[str, Any]:
         "404": _error("No such endpoint."),
         "405": _error("Method not allowed."),
         "500": _error("Server error (details only in the server log)."),
+        "503": _error("The index is damaged (index_damaged) or busy (index_busy); see "
+                      "Retry-After."),
     }
+    limited = {"429": _error("Too many questions from this address (server."
+                             "rate_limit_per_minute); see Retry-After.")}
     bad_request = _error("Invalid question, top_k, field or parameter.")
     ask_parameters = [
         {
@@ -214,20 +223,22 @@ def openapi_document(config: Config) -> dict[str, Any]:
                                       "JSON or a body that is not UTF-8."),
                         "413": _error(f"Body over {config.server.max_body_bytes} bytes."),
                         "415": _error("The body is not application/json."),
-                    } | common,
+                    } | common | limited,
                 },
                 "get": {
                     "summary": "Answer a question given in the query string",
                     "operationId": "askGet",
                     "parameters": ask_parameters,
-                    "responses": {"200": answer, "400": bad_request} | common,
+                    "responses": {"200": answer, "400": bad_request} | common | limited,
                 },
             },
             "/api/health": {
                 "get": {
                     "summary": "Service status",
                     "operationId": "health",
-                    "responses": {"200": _json(_ref("Health"), "The service is up.")} | common,
+                    "responses": {"200": _json(_ref("Health"), "The service is up.")} | common
+                    | {"503": _json(_ref("HealthDamaged"), "The index is damaged; the reason "
+                                    "says what to run.")},
                 },
             },
             "/api/sources": {
@@ -246,7 +257,8 @@ def openapi_document(config: Config) -> dict[str, Any]:
                     "operationId": "listDocuments",
                     "parameters": [
                         {"name": "offset", "in": "query", "required": False,
-                         "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                         "schema": {"type": "integer", "minimum": 0, "maximum": 10**9,
+                                    "default": 0}},
                         {"name": "limit", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
                                     "default": DEFAULT_PAGE_SIZE}},
@@ -269,6 +281,16 @@ def openapi_document(config: Config) -> dict[str, Any]:
                     "responses": {
                         "200": _json(_ref("DocumentDetail"), "The document."),
                     } | common | {"404": _error("No document with that id.")},
+                },
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text format): requests by route and "
+                               "status, latency histograms, asks in flight, index size, "
+                               "generation and health",
+                    "operationId": "metrics",
+                    "responses": {"200": {"description": "The metrics.", "content": {
+                        "text/plain": {"schema": {"type": "string"}}}}},
                 },
             },
             "/api/openapi.json": {

@@ -12,16 +12,41 @@ from typing import Any
 from waitress import wasyncore
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
+from qa.config import ServerConfig
+
 logger = logging.getLogger(__name__)
 
 Server = BaseWSGIServer | MultiSocketServer
 
 
-def make_server(app: Any, host: str, port: int, threads: int) -> Server:
-    """A bound, not yet running waitress server; port 0 picks a free port."""
-    # waitress' own body limit stays at its default (1 GB, spooled to disk) so that an
-    # oversized body reaches the app and gets the API's JSON 413, not waitress' text one.
-    return create_server(app, host=host, port=port, threads=threads, ident="newsqa")
+def make_server(app: Any, host: str, port: int, threads: int,
+                settings: ServerConfig | None = None) -> Server:
+    """A bound, not yet running waitress server; port 0 picks a free port.
+
+    Idle and slow clients cost waitress a socket in its event loop, never a worker
+    thread (a request reaches a thread only once it has fully arrived), so a high
+    connection limit with a short idle timeout keeps them from starving others.
+    """
+    if settings is None:
+        qa_config = getattr(app, "config", {}).get("QA")
+        settings = qa_config.server if qa_config is not None else ServerConfig()
+    guard = getattr(app, "extensions", {}).get("qa_guard")
+    if guard is not None:
+        guard.allow_host(host)
+    return create_server(
+        app, host=host, port=port, threads=threads, ident="newsqa",
+        connection_limit=settings.connection_limit,
+        # Idle connections close after this many seconds; checked every few seconds.
+        channel_timeout=settings.channel_timeout,
+        cleanup_interval=max(1, min(10, settings.channel_timeout // 2)),
+        # poll(), not select(): select() cannot watch descriptors above 1024.
+        asyncore_use_poll=True,
+        # Just above the app's own limits, so that the app answers in JSON (qa.web.guards)
+        # and waitress refuses — before reading, let alone spooling — only what is
+        # larger still; its answer to those is plain text.
+        max_request_header_size=2 * settings.max_header_bytes,
+        max_request_body_size=max(settings.max_body_bytes, settings.max_upload_bytes) + 1,
+    )
 
 
 def server_url(server: Server) -> str:
