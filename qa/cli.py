@@ -272,6 +272,10 @@ def format_answer(answer: Answer) -> str:
         lines.extend("    " + line for line in text.split("\n"))
         if c.url:
             lines.append("    " + click.style(c.url, dim=True))
+        if passage.also_in:
+            copies = "、".join(f"{x.source or x.title or x.doc_id} ({x.doc_id})"
+                              for x in passage.also_in)
+            lines.append("    " + click.style(f"亦见于：{copies}", dim=True))
     return "\n".join(lines)
 
 

@@ -96,3 +96,16 @@ def test_duplicate_similarity_must_be_within_0_and_1(make_config, value):
 
     with pytest.raises(ConfigError, match="duplicate_similarity"):
         make_config(retrieval={"duplicate_similarity": value})
+
+
+def test_qa_ask_names_the_other_copies(tmp_path, make_config):
+    from qa.cli import format_answer
+
+    retriever = open_retriever(tmp_path, make_config)
+    try:
+        answer = retriever.ask("景德镇跨境电商综试区什么时候获批？", top_k=1, mode="keyword")
+    finally:
+        retriever.index.close()
+    shown = format_answer(answer)
+    other = answer.passages[0].also_in[0]
+    assert f"亦见于：{other.source} ({other.doc_id})" in shown

@@ -61,6 +61,19 @@
       if (part) meta.appendChild(element("span", null, part));
     });
     markedText(node.querySelector(".card-text"), passage.text || "", passage.highlight);
+    var copies = passage.also_in || [];
+    if (copies.length) {
+      // Wire copies: the same text in other documents, each a link to its paragraph.
+      var also = element("p", "also-in", "亦见于：");
+      copies.forEach(function (copy, i) {
+        var link = element("a", null, copy.source || copy.title || copy.doc_id);
+        link.href = "/doc/" + encodeURIComponent(copy.doc_id || "") + "#p" + encodeURIComponent(copy.paragraph || 1);
+        if (copy.date) link.title = copy.date;
+        if (i) also.appendChild(document.createTextNode("、"));
+        also.appendChild(link);
+      });
+      node.querySelector(".card-text").after(also);
+    }
     var open = node.querySelector(".open-doc");
     open.href = "/doc/" + encodeURIComponent(c.doc_id || "") + "#p" + encodeURIComponent(c.paragraph || 1);
     var original = node.querySelector(".original");
