@@ -188,7 +188,7 @@ class Retriever:
         chunks = self.index.store.chunks([c.chunk_id for c in ranked])
         found = [(chunks[c.chunk_id], c) for c in ranked if c.chunk_id in chunks]
         groups = (group_duplicates([chunk.text for chunk, _ in found],
-                                   settings.duplicate_similarity)
+                                   settings.duplicate_similarity, limit=top_k)
                   if settings.collapse_duplicates else [[i] for i in range(len(found))])
         copies = [tuple(_citation(found[i][0]) for i in group[1:]) for group in groups[:top_k]]
         found = [found[group[0]] for group in groups[:top_k]]

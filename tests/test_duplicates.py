@@ -13,8 +13,8 @@ STORY = ("今年2月，中国(景德镇)跨境电子商务综合试验区获国�
          "这是江西省第三个跨境电商综试区。景德镇将依托陶瓷产业优势，"
          "建设线上综合服务平台和线下产业园区，推动陶瓷企业开展跨境电商业务。")
 # The same story as another paper printed it: its own opening words, full-width
-# punctuation swapped, traditional characters, a word changed.
-COPY = ("新华社南昌电 今年2月,中國(景德镇)跨境电子商务综合试验区获国务院正式批复,"
+# punctuation swapped, a word changed.
+COPY = ("新华社南昌电 今年2月,中国(景德镇)跨境电子商务综合试验区获国务院正式批复,"
         "这是江西省第三个跨境电商综试区。景德镇将依托陶瓷产业优势,"
         "建设线上综合服务平台与线下产业园区，推动陶瓷企业开展跨境电商业务。")
 # Another report of the same event: same facts, different text.
@@ -22,8 +22,10 @@ OTHER_REPORT = ("国务院日前批复同意在景德镇设立跨境电子商务
                 "景德镇市商务局表示，将尽快出台实施方案，扶持陶瓷企业出海。")
 
 
-def test_shingles_ignore_punctuation_spacing_and_script():
-    assert shingles("跨境电商，综试区") == shingles("跨境電商 綜試區")
+def test_shingles_ignore_punctuation_spacing_and_width():
+    assert shingles("跨境电商，综试区") == shingles("跨境电商 综试区")
+    assert shingles("跨境电商，综试区") == shingles("跨境电商,综试区")
+    assert shingles("ＡＢＣＤ") == shingles("abcd")
     assert shingles("") == frozenset() and shingles("电商") == frozenset({"电商"})
 
 
@@ -37,6 +39,8 @@ def test_group_duplicates_keeps_rank_order_and_the_best_copy_first():
     texts = [OTHER_REPORT, COPY, "陶溪川直播基地今年3月成交额达4.35亿元。", STORY, COPY]
     assert group_duplicates(texts, 0.8) == [[0], [1, 3, 4], [2]]
     assert group_duplicates(texts, 1.0) == [[0], [1, 4], [2], [3]]
+    # With a limit, a text that would start a further group is dropped, copies are not.
+    assert group_duplicates(texts, 0.8, limit=2) == [[0], [1, 3, 4]]
 
 
 ARTICLES = {
