@@ -47,9 +47,9 @@ Span = tuple[int, int]
 class WordSource(Protocol):
     """What the highlighter needs of qa.tokenizer.Tokenizer."""
 
-    def tokens(self, text: str) -> list[str]: ...
+    def tokens(self, text: str, already_folded: bool = False) -> list[str]: ...
 
-    def tagged_words(self, text: str) -> list[tuple[str, str]]: ...
+    def tagged_words(self, folded: str) -> list[tuple[str, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,12 @@ def answer_spans(
 
 def _sentence_score(asked: _Question, tokenizer: WordSource, sentence: str) -> float:
     folded = fold(sentence)
-    coverage = keyword_coverage(asked.folded, asked.idf, folded, tokenizer.tokens(sentence))
+    coverage = keyword_coverage(asked.folded, asked.idf, folded,
+                                tokenizer.tokens(folded, already_folded=True))
     overlap = bigram_share(asked.bigrams, folded)
     cue = 0.0
     if asked.kind is not None and (coverage > 0 or overlap > 0):
-        words = tokenizer.tagged_words(sentence)
+        words = tokenizer.tagged_words(folded)
         cue = float(sentence_has_cue(asked.kind, folded, words, asked.folded))
     return coverage + CUE_WEIGHT * cue + BIGRAM_WEIGHT * overlap
 

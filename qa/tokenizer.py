@@ -64,18 +64,21 @@ class Tokenizer:
                 self._jieba = segmenter
             return self._jieba
 
-    def tagged_words(self, text: str) -> list[tuple[str, str]]:
-        """(word, part-of-speech tag) pairs of folded `text`, jieba's tag set
+    def tagged_words(self, folded: str) -> list[tuple[str, str]]:
+        """(word, part-of-speech tag) pairs of already folded text, in jieba's tag set
         (nr person, ns place, nt organisation, m number, t time, ...)."""
         segmenter = self._segmenter()
         with self._lock:
             if self._tagger is None:
                 self._tagger = jieba.posseg.POSTokenizer(segmenter)
-        return [(pair.word, pair.flag) for pair in self._tagger.lcut(fold(text), HMM=True)]
+        return [(pair.word, pair.flag) for pair in self._tagger.lcut(folded, HMM=True)]
 
-    def tokens(self, text: str) -> list[str]:
-        """Keyword tokens of `text`, in order, stop words and punctuation dropped."""
-        folded = fold(text)
+    def tokens(self, text: str, already_folded: bool = False) -> list[str]:
+        """Keyword tokens of `text`, in order, stop words and punctuation dropped.
+
+        `already_folded=True` skips folding (qa.normalize.fold) text that has been.
+        """
+        folded = text if already_folded else fold(text)
         out: list[str] = []
         for piece in _SPLIT.findall(folded):
             if _CJK_RUN.fullmatch(piece):
