@@ -5,7 +5,9 @@ Each sentence of a passage is scored by
 - coverage: the share of the question's keyword weight (idf) it holds. A question
   word counts when the sentence has it, or has it as an abbreviation or expansion:
   综试区 in 综合试验区, 跨境电商 in 跨境电子商务 (the shorter word's characters in
-  order within a short stretch of one run of Chinese, on either side);
+  order within a short stretch of one run of Chinese, on either side); a word
+  named by an earlier sentence of the passage counts in part (CARRY), since the
+  answering sentence often leaves out the subject it is about;
 - cue: whether it holds the kind of thing the question asks for, which the question
   does not already contain: a date for 什么时候/哪一年, a number for 多少/几, a person
   or organisation for 谁, a place for 哪里 (qa.answer_cues);
@@ -29,13 +31,24 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _LATIN_OR_NUMBER = re.compile(r"[a-z0-9][a-z0-9.%]*", re.IGNORECASE)
 # Question words carry no evidence: an answer sentence rarely repeats them.
 _QUESTION_WORDS = re.compile(r"什么|多少|哪些|哪个|哪里|哪儿|怎么|怎样|如何|为什么|是否|吗|呢")
+# The same, with the measure word or noun that often follows (哪一年, 几个, 什么时候).
+_QUESTION_PHRASE = re.compile(
+    r"哪一?[个些年天月日位种本家所条部里儿座次国样]?|什么(?:时候|时间|地方|人|样)?|多少[个年次]?"
+    r"|几[个月年日号次岁]?|谁|何(?:时|处|地|人|年|日)|怎么样?|怎样|如何|为什么|为何"
+)
 
-# Weights of the three parts of a sentence's score (coverage counts 1). Chosen on the
-# tuning halves of CMRC dev and DRCD dev with scripts/tune_highlight.py.
+# Weights of the parts of a sentence's score (coverage counts 1). Chosen on the tuning
+# halves (even-numbered articles) of CMRC dev and DRCD dev with
+# scripts/tune_highlight.py; the odd-numbered articles were held out.
 CUE_WEIGHT = 0.15
 BIGRAM_WEIGHT = 0.1
 # An abbreviation match is weaker evidence than the word itself.
 ABBREVIATION_CREDIT = 0.8
+# Share of a question word's credit that a sentence inherits from an earlier
+# sentence of its passage naming it.
+CARRY = 0.4
+# The same from a passage's first sentence, which usually names its subject.
+LEAD_CARRY = 0.7
 # Sentences are embedded to find the answering one only when nothing of the question
 # appears in the passage (an English question, say), and only for the first few
 # passages: it costs a model call.
@@ -73,13 +86,14 @@ def answer_spans(
     sentences against the question (their cosine) for the first SEMANTIC_PASSAGES
     texts that share nothing with the question.
     """
-    asked = _Question(fold(question), idf, frozenset(question_terms(question)),
-                      question_kind(question))
+    folded = fold(question)
+    asked = _Question(folded, _without_question_words(folded, idf),
+                      frozenset(question_terms(question)), question_kind(question))
     spans_per_text = [passage_sentences(text) for text in texts]
     results: list[Span] = []
     needs_model: list[int] = []
     for position, (text, spans) in enumerate(zip(texts, spans_per_text, strict=True)):
-        scores = [_sentence_score(asked, tokenizer, text[s:e]) for s, e in spans]
+        scores = _sentence_scores(asked, tokenizer, [text[s:e] for s, e in spans])
         results.append(best_span(spans, scores))
         if (max(scores) <= 0 and len(spans) > 1 and similarity is not None
                 and position < SEMANTIC_PASSAGES):
@@ -96,40 +110,56 @@ def answer_spans(
     return results
 
 
-def _sentence_score(asked: _Question, tokenizer: WordSource, sentence: str) -> float:
-    folded = fold(sentence)
-    coverage = keyword_coverage(asked.folded, asked.idf, folded,
-                                tokenizer.tokens(folded, already_folded=True))
-    overlap = bigram_share(asked.bigrams, folded)
-    cue = 0.0
-    if asked.kind is not None and (coverage > 0 or overlap > 0):
-        words = tokenizer.tagged_words(folded)
-        cue = float(sentence_has_cue(asked.kind, folded, words, asked.folded))
-    return coverage + CUE_WEIGHT * cue + BIGRAM_WEIGHT * overlap
+def _without_question_words(question: str, idf: dict[str, float]) -> dict[str, float]:
+    """The idf weights less the tokens that are part of a question phrase (哪一年 gives
+    哪一年 and 一年, rare words in any index): an answer does not repeat them."""
+    phrases = [m.group() for m in _QUESTION_PHRASE.finditer(question)]
+    return {t: w for t, w in idf.items() if not any(t in phrase for phrase in phrases)}
 
 
-def keyword_coverage(
+def _sentence_scores(asked: _Question, tokenizer: WordSource, sentences: list[str]) -> list[float]:
+    total = sum(asked.idf.values())
+    carried: dict[str, float] = {}
+    scores = []
+    for position, sentence in enumerate(sentences):
+        folded = fold(sentence)
+        found = matched_terms(asked.folded, asked.idf, folded,
+                              tokenizer.tokens(folded, already_folded=True))
+        # What earlier sentences named carries on at a discount: the answering
+        # sentence often leaves out the subject its passage introduced (张裔，字君嗣。
+        # 东汉末时……的官员。).
+        credit = {t: max(found.get(t, 0.0), carried.get(t, 0.0))
+                  for t in set(found) | set(carried)}
+        share = LEAD_CARRY if position == 0 else CARRY
+        for term, value in found.items():
+            carried[term] = max(carried.get(term, 0.0), share * value)
+        coverage = sum(asked.idf[t] * c for t, c in credit.items()) / total if total > 0 else 0.0
+        overlap = bigram_share(asked.bigrams, folded)
+        cue = 0.0
+        if asked.kind is not None and (coverage > 0 or overlap > 0):
+            words = tokenizer.tagged_words(folded)
+            cue = float(sentence_has_cue(asked.kind, folded, words, asked.folded))
+        scores.append(coverage + CUE_WEIGHT * cue + BIGRAM_WEIGHT * overlap)
+    return scores
+
+
+def matched_terms(
     question: str, idf: dict[str, float], sentence: str, sentence_tokens: list[str]
-) -> float:
-    """Share of the question's idf weight found in the sentence (both folded).
-
-    A word found only as an abbreviation or expansion counts ABBREVIATION_CREDIT.
-    """
-    total = sum(idf.values())
-    if total <= 0:
-        return 0.0
+) -> dict[str, float]:
+    """The question's terms found in the sentence (both folded), each with its credit:
+    1 for the word itself, ABBREVIATION_CREDIT for an abbreviation or expansion."""
     present = set(sentence_tokens)
-    found = 0.0
+    found: dict[str, float] = {}
     missing = []
-    for term, weight in idf.items():
+    for term in idf:
         if term in present or (len(term) > 1 and term in sentence):
-            found += weight
+            found[term] = 1.0
         else:
             missing.append(term)
-    if missing:
-        credited = _abbreviated_terms(question, missing, sentence, present)
-        found += ABBREVIATION_CREDIT * sum(idf[t] for t in credited)
-    return found / total
+    if missing and ABBREVIATION_CREDIT > 0:
+        for term in _abbreviated_terms(question, missing, sentence, present):
+            found[term] = ABBREVIATION_CREDIT
+    return found
 
 
 def _abbreviated_terms(
@@ -203,19 +233,48 @@ def bigram_share(terms: frozenset[str] | set[str], folded_sentence: str) -> floa
 
 
 def passage_sentences(text: str) -> list[Span]:
-    """Sentence spans of a passage, ignoring the line breaks between merged paragraphs."""
-    spans = []
+    """Sentence spans of a passage, ignoring the line breaks between merged paragraphs.
+
+    A piece cut inside brackets or quotes (氨碱法（Solvay process；…）), or one that
+    starts with a comma, is joined to the sentence before it.
+    """
+    spans: list[Span] = []
     offset = 0
     for line in text.split("\n"):
+        line_start = len(spans)
         for start, end in sentence_spans(line):
             # Leading/trailing spaces are not part of the sentence a reader sees.
             piece = line[start:end]
             left = len(piece) - len(piece.lstrip())
             right = len(piece.rstrip())
-            if right > left:
-                spans.append((offset + start + left, offset + start + right))
+            if right <= left:
+                continue
+            span = (offset + start + left, offset + start + right)
+            if len(spans) > line_start and (
+                _unclosed(text[spans[-1][0] : spans[-1][1]])
+                or text[span[0]] in _CONTINUATION
+            ):
+                spans[-1] = (spans[-1][0], span[1])
+            else:
+                spans.append(span)
         offset += len(line) + 1
     return spans or [(0, len(text))]
+
+
+_OPENERS = "（(《「『“【〔["
+_CLOSERS = "）)》」』”】〕]"
+_CONTINUATION = frozenset("，,、：:）)》」』”】〕]")
+
+
+def _unclosed(sentence: str) -> bool:
+    """Whether a bracket or quote opened in the sentence is still open at its end."""
+    depth = 0
+    for char in sentence:
+        if char in _OPENERS:
+            depth += 1
+        elif char in _CLOSERS and depth:
+            depth -= 1
+    return depth > 0
 
 
 def best_span(spans: list[Span], scores: Sequence[Any]) -> Span:

@@ -45,14 +45,21 @@ def dump(path: Path, config_path: str, out: Path) -> None:
             [retriever.embedding_text(q.question) for q in evalset.questions])
         for n, (question, vector) in enumerate(zip(evalset.questions, vectors, strict=True)):
             query = retriever.prepare(question.question, vector=vector)
-            ranked = retriever.rank(query, "hybrid", 1)
-            top = index.store.chunks([ranked[0].chunk_id])[ranked[0].chunk_id]
+            ranked = retriever.rank(query, "hybrid", 50)
+            chunks = index.store.chunks([c.chunk_id for c in ranked])
+            top = chunks[ranked[0].chunk_id]
+            # The top document's other chunks among the candidates, best first.
+            siblings = [chunks[c.chunk_id] for c in ranked[1:]
+                        if chunks[c.chunk_id].doc_id == top.doc_id]
             article = int(question.paragraph_id.rsplit("-", 2)[1])
             sink.write(json.dumps({
                 "question": question.question, "answers": question.answers,
                 "paragraph_id": question.paragraph_id, "held_out": article % 2 == 1,
                 "right": top.doc_id == question.paragraph_id, "text": top.text,
-                "idf": query.idf,
+                "idf": query.idf, "siblings": [c.text for c in siblings],
+                "scores": [round(c.score, 4) for c in ranked[:1]]
+                + [round(c.score, 4) for c in ranked[1:]
+                   if chunks[c.chunk_id].doc_id == top.doc_id],
             }, ensure_ascii=False) + "\n")
             if n % 500 == 0:
                 print(f"{n}/{len(evalset.questions)}", file=sys.stderr)
