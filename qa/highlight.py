@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from qa.answer_cues import question_kind, sentence_has_cue
+from qa.answer_cues import PLACE, WHO, question_kind, sentence_has_cue
 from qa.ingest.sentences import sentence_spans
 from qa.normalize import fold
 
@@ -121,8 +121,8 @@ def _sentence_scores(asked: _Question, tokenizer: WordSource, sentences: list[st
     total = sum(asked.idf.values())
     carried: dict[str, float] = {}
     scores = []
-    for position, sentence in enumerate(sentences):
-        folded = fold(sentence)
+    folded_sentences = [fold(sentence) for sentence in sentences]
+    for position, folded in enumerate(folded_sentences):
         found = matched_terms(asked.folded, asked.idf, folded,
                               tokenizer.tokens(folded, already_folded=True))
         # What earlier sentences named carries on at a discount: the answering
@@ -134,12 +134,17 @@ def _sentence_scores(asked: _Question, tokenizer: WordSource, sentences: list[st
         for term, value in found.items():
             carried[term] = max(carried.get(term, 0.0), share * value)
         coverage = sum(asked.idf[t] * c for t, c in credit.items()) / total if total > 0 else 0.0
-        overlap = bigram_share(asked.bigrams, folded)
-        cue = 0.0
-        if asked.kind is not None and (coverage > 0 or overlap > 0):
-            words = tokenizer.tagged_words(folded)
-            cue = float(sentence_has_cue(asked.kind, folded, words, asked.folded))
-        scores.append(coverage + CUE_WEIGHT * cue + BIGRAM_WEIGHT * overlap)
+        scores.append(coverage + BIGRAM_WEIGHT * bigram_share(asked.bigrams, folded))
+    if asked.kind is None or max(scores) <= 0:
+        return scores
+    # The cue is looked for only where it could change the choice: tagging names
+    # and places costs more than all the rest.
+    contenders = max(scores) - CUE_WEIGHT
+    for position, folded in enumerate(folded_sentences):
+        if scores[position] > 0 and scores[position] >= contenders:
+            words = tokenizer.tagged_words(folded) if asked.kind in (WHO, PLACE) else ()
+            if sentence_has_cue(asked.kind, folded, words, asked.folded):
+                scores[position] += CUE_WEIGHT
     return scores
 
 
