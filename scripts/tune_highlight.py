@@ -6,7 +6,11 @@ rank-1 passage, the question's idf weights and the gold answers (JSON lines).
 `score` then re-marks those passages with the current qa.highlight, in seconds,
 and prints sentence@1 on the tuning half and the held-out half of each file:
 articles at even positions of the file's `data` tune, odd ones are held out.
-`--set NAME=VALUE` overrides a qa.highlight constant (e.g. CUE_WEIGHT=0.2).
+`--set NAME=VALUE` overrides a qa.highlight constant (e.g. CUE_WEIGHT=0.2);
+`--before` marks sentences the way the product did before issue 9 (most idf
+weight of the question's tokens, then most character bigrams, NFKC only), for
+the before/after table. Neither scorer here calls the model: where a passage
+shares nothing with the question the first sentence is marked.
 
     .venv/bin/python scripts/tune_highlight.py dump cmrc2018_dev.json --out cmrc.jsonl
     .venv/bin/python scripts/tune_highlight.py score cmrc.jsonl --set CUE_WEIGHT=0
@@ -16,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -27,6 +33,7 @@ from qa.cli import cached, load_embedder
 from qa.config import load_config
 from qa.evaluation import read_squad, sentence_holds_answer
 from qa.index.saved_index import build_index_from_documents, open_index
+from qa.ingest.sentences import sentence_spans
 from qa.retriever import Retriever
 from qa.tokenizer import Tokenizer
 
@@ -66,7 +73,43 @@ def dump(path: Path, config_path: str, out: Path) -> None:
         index.close()
 
 
-def score(paths: list[Path], user_words: list[str], show: int) -> None:
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_LATIN_OR_NUMBER = re.compile(r"[a-z0-9][a-z0-9.%]*", re.IGNORECASE)
+_QUESTION_WORDS = re.compile(r"什么|多少|哪些|哪个|哪里|哪儿|怎么|怎样|如何|为什么|是否|吗|呢")
+
+
+def before_issue_9(question: str, idf: dict[str, float], tokenizer: Tokenizer, text: str):
+    """The answering sentence as the product chose it before issue 9."""
+    def nfkc(value: str) -> str:
+        return unicodedata.normalize("NFKC", value).lower()
+
+    terms: set[str] = set()
+    folded_question = _QUESTION_WORDS.sub(" ", nfkc(question))
+    for run in _CJK.findall(folded_question):
+        if len(run) == 1:
+            terms.add(run)
+        terms.update(run[i : i + 2] for i in range(len(run) - 1))
+    terms.update(_LATIN_OR_NUMBER.findall(folded_question))
+    spans = []
+    offset = 0
+    for line in text.split("\n"):
+        for start, end in sentence_spans(line):
+            piece = line[start:end]
+            left, right = len(piece) - len(piece.lstrip()), len(piece.rstrip())
+            if right > left:
+                spans.append((offset + start + left, offset + start + right))
+        offset += len(line) + 1
+    spans = spans or [(0, len(text))]
+    scores = []
+    for start, end in spans:
+        tokens = set(tokenizer.tokens(text[start:end]))
+        weight = sum(w for t, w in idf.items() if t in tokens)
+        folded = nfkc(text[start:end])
+        scores.append((weight, float(sum(len(t) for t in terms if t in folded))))
+    return spans[max(range(len(spans)), key=lambda i: (scores[i], -i))]
+
+
+def score(paths: list[Path], user_words: list[str], show: int, before: bool = False) -> None:
     tokenizer = Tokenizer(user_words)
     for path in paths:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -80,7 +123,11 @@ def score(paths: list[Path], user_words: list[str], show: int) -> None:
             counts[part, "right"] += 1
             text = row["text"]
             counts[part, "in passage"] += sentence_holds_answer(text, tuple(row["answers"]))
-            start, end = highlight.answer_spans(row["question"], row["idf"], tokenizer, [text])[0]
+            if before:
+                start, end = before_issue_9(row["question"], row["idf"], tokenizer, text)
+            else:
+                start, end = highlight.answer_spans(row["question"], row["idf"], tokenizer,
+                                                    [text])[0]
             hit = sentence_holds_answer(text[start:end], tuple(row["answers"]))
             counts[part, "sentence"] += hit
             kind = question_kind(row["question"]) or "other"
@@ -117,6 +164,8 @@ def main() -> None:
     scoring.add_argument("--config", default="config.yaml")
     scoring.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     scoring.add_argument("--show", type=int, default=0, help="print this many tuning misses")
+    scoring.add_argument("--before", action="store_true",
+                         help="mark sentences as the product did before issue 9")
     args = parser.parse_args()
     if args.command == "dump":
         dump(args.file, args.config, args.out)
@@ -126,7 +175,8 @@ def main() -> None:
         if not hasattr(highlight, name):
             raise SystemExit(f"qa.highlight has no {name}")
         setattr(highlight, name, type(getattr(highlight, name))(value))
-    score(args.files, list(load_config(args.config).keywords.user_words), args.show)
+    score(args.files, list(load_config(args.config).keywords.user_words), args.show,
+          args.before)
 
 
 if __name__ == "__main__":
