@@ -21,6 +21,7 @@ from qa.index.store import StoredChunk
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Query:
     """A question prepared for both searches."""
