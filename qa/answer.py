@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qa.filters import NO_FILTERS, Filters
@@ -29,7 +29,8 @@ class Citation:
 
 @dataclass(frozen=True)
 class Passage:
-    """One ranked passage; `highlight` is the answering sentence's span inside `text`."""
+    """One ranked passage; `highlight` is the answering sentence's span inside `text`;
+    `also_in` cites the other documents carrying the same text (wire copies)."""
 
     rank: int
     score: float
@@ -38,6 +39,7 @@ class Passage:
     citation: Citation
     vector_score: float
     keyword_score: float
+    also_in: tuple[Citation, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Answer:
                         "keyword": round(p.keyword_score, 6),
                     },
                     "citation": asdict(p.citation),
+                    "also_in": [asdict(c) for c in p.also_in],
                 }
                 for p in self.passages
             ],

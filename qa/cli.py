@@ -415,11 +415,11 @@ def _find_benchmark(path: Path) -> Path:
 def format_eval_table(results: list[dict[str, Any]]) -> str:
     """A Markdown table of `qa eval` results."""
     columns = ["file", "mode", "questions", "paragraphs", "recall@1", "recall@5",
-               "recall@10", "mrr@10", "ndcg@10", "latency_ms_p50"]
+               "recall@10", "mrr@10", "ndcg@10", "sentence@1", "latency_ms_p50"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in results:
-        cells = [f"{row[c]:.3f}" if isinstance(row[c], float) and c != "latency_ms_p50"
-                 else str(row[c]) for c in columns]
+        cells = [f"{row[c]:.3f}" if isinstance(row.get(c), float) and c != "latency_ms_p50"
+                 else "–" if row.get(c) is None else str(row[c]) for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -467,6 +467,10 @@ def format_answer(answer: Answer) -> str:
         lines.extend("    " + line for line in text.split("\n"))
         if c.url:
             lines.append("    " + click.style(c.url, dim=True))
+        if passage.also_in:
+            copies = "、".join(f"{x.source or x.title or x.doc_id} ({x.doc_id})"
+                              for x in passage.also_in)
+            lines.append("    " + click.style(f"亦见于：{copies}", dim=True))
     return "\n".join(lines)
 
 

@@ -63,6 +63,8 @@ class RetrievalConfig:
     vector_weight_max: float = 0.6
     confident_similarity: float = 0.85
     confident_coverage: float = 0.9
+    collapse_duplicates: bool = True
+    duplicate_similarity: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -257,10 +259,12 @@ def _check_ranges(instance: Any, where: str) -> None:
         if instance.mode not in MODES:
             raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}")
         names = ("vector_weight_min", "vector_weight_max", "confident_similarity",
-                 "confident_coverage")
+                 "confident_coverage", "duplicate_similarity")
         for name in names:
             if not 0.0 <= getattr(instance, name) <= 1.0:
                 raise ConfigError(f"{where}: {name} must be between 0 and 1")
+        if instance.duplicate_similarity == 0.0:
+            raise ConfigError(f"{where}: duplicate_similarity must be above 0")
         if instance.vector_weight_min > instance.vector_weight_max:
             raise ConfigError(f"{where}: vector_weight_min must not exceed vector_weight_max")
     if isinstance(instance, IngestConfig):

@@ -1,9 +1,13 @@
-"""Retrieval quality on SQuAD-format question sets: recall@k, MRR@10, nDCG@10, latency.
+"""Retrieval quality on SQuAD-format question sets: recall@k, MRR@10, nDCG@10, sentence@1,
+latency.
 
 Every paragraph (`context`) of all the files given becomes one document in a
 temporary index built through the real pipeline (loader types, chunker, embedder,
 keyword index), so the files share one pool; each question is then asked, and
-the rank of the paragraph it was written about is recorded.
+the rank of the paragraph it was written about is recorded. sentence@1 is the
+share of questions (with gold answers) whose rank-1 passage is from the right
+paragraph and whose marked sentence holds one of the gold answers, both folded
+the way the product folds text for matching.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from pathlib import Path
 from qa.config import MODES, Config
 from qa.embedder import Embedder
 from qa.errors import QAError
+from qa.fusion import Candidate
 from qa.index.saved_index import build_index_from_documents, open_index
+from qa.index.store import StoredChunk
 from qa.ingest.document import Block, Document
-from qa.retriever import Retriever
+from qa.normalize import fold
+from qa.retriever import Query, Retriever
 
 CUTOFFS = (1, 5, 10)
 # Chunks fetched per question: enough to fill ten distinct paragraphs.
@@ -39,6 +46,8 @@ class EvalQuestion:
     file: str
     question: str
     paragraph_id: str
+    # Gold answer texts (SQuAD `answers[].text`); may be empty.
+    answers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,11 @@ def read_squad(paths: list[Path]) -> EvalSet:
                 count += 1
                 for qa in paragraph.get("qas", []):
                     question = str(qa.get("question", "")).strip()
+                    answers = tuple(dict.fromkeys(
+                        str(a.get("text", "")).strip() for a in qa.get("answers") or []
+                        if isinstance(a, dict) and str(a.get("text", "")).strip()))
                     if question:
-                        questions.append(EvalQuestion(path.name, question, doc_id))
+                        questions.append(EvalQuestion(path.name, question, doc_id, answers))
         paragraphs_per_file[path.name] = count
     return EvalSet(documents, questions, paragraphs_per_file)
 
@@ -78,6 +90,12 @@ def read_squad(paths: list[Path]) -> EvalSet:
 def paragraph_ranking(chunk_doc_ids: list[str], depth: int = 10) -> list[str]:
     """Distinct paragraphs in the order their first chunk appears."""
     return list(dict.fromkeys(chunk_doc_ids))[:depth]
+
+
+def sentence_holds_answer(sentence: str, answers: tuple[str, ...]) -> bool:
+    """Whether the marked sentence contains any gold answer, compared folded."""
+    folded = fold(sentence)
+    return any(fold(answer) in folded for answer in answers)
 
 
 def metrics(ranks: list[int | None]) -> dict[str, float]:
@@ -111,7 +129,8 @@ def evaluate(
         engine = open_index(eval_config)
         try:
             retriever = Retriever(eval_config, engine, embedder)
-            ranks, latencies = _ask_all(retriever, evalset.questions, modes, progress)
+            ranks, latencies, sentences = _ask_all(
+                retriever, evalset.questions, modes, progress)
         finally:
             engine.close()
     results = []
@@ -126,6 +145,9 @@ def evaluate(
             }
             row.update({k: round(v, 4) for k, v in
                         metrics([ranks[mode][i] for i in positions]).items()})
+            answered = [sentences[mode][i] for i in positions
+                        if evalset.questions[i].answers]
+            row["sentence@1"] = round(sum(answered) / len(answered), 4) if answered else None
             row["latency_ms_p50"] = round(
                 statistics.median(latencies[mode][i] for i in positions), 2)
             results.append(row)
@@ -137,8 +159,8 @@ def _ask_all(
     questions: list[EvalQuestion],
     modes: tuple[str, ...],
     progress: Progress | None,
-) -> tuple[dict[str, list[int | None]], dict[str, list[float]]]:
-    """Each question's paragraph rank per mode, and per-question latency per mode.
+) -> tuple[dict[str, list[int | None]], dict[str, list[float]], dict[str, list[bool]]]:
+    """Each question's paragraph rank, latency and sentence@1 hit, per mode.
 
     Questions are embedded in batches first (much faster than one by one); the
     latency of a question is the time to embed it alone plus its ranking time,
@@ -149,6 +171,7 @@ def _ask_all(
     embed_ms = _single_query_ms(retriever, texts[:LATENCY_SAMPLE])
     ranks: dict[str, list[int | None]] = {mode: [] for mode in modes}
     latencies: dict[str, list[float]] = {mode: [] for mode in modes}
+    sentences: dict[str, list[bool]] = {mode: [] for mode in modes}
     for done, (question, text, vector) in enumerate(
         zip(questions, texts, vectors, strict=True), start=1
     ):
@@ -165,9 +188,28 @@ def _ask_all(
             latencies[mode].append(prepared_ms + (time.perf_counter() - started) * 1000)
             found = question.paragraph_id in order
             ranks[mode].append(order.index(question.paragraph_id) + 1 if found else None)
+            sentences[mode].append(_sentence_hit(retriever, query, question, ranked, chunks))
         if progress:
             progress("questions", done, len(questions))
-    return ranks, latencies
+    return ranks, latencies, sentences
+
+
+def _sentence_hit(
+    retriever: Retriever,
+    query: Query,
+    question: EvalQuestion,
+    ranked: list[Candidate],
+    chunks: dict[int, StoredChunk],
+) -> bool:
+    """Whether the rank-1 passage is the right paragraph and its marked sentence holds
+    a gold answer (outside the latency timing: `ask` marks only the top k)."""
+    if not ranked or not question.answers:
+        return False
+    top = chunks[ranked[0].chunk_id]
+    if top.doc_id != question.paragraph_id:
+        return False
+    start, end = retriever._highlights(query, [top])[0]
+    return sentence_holds_answer(top.text[start:end], question.answers)
 
 
 def _single_query_ms(retriever: Retriever, texts: list[str]) -> float:

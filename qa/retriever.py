@@ -11,11 +11,12 @@ import numpy as np
 from qa.answer import Answer, Citation, Passage
 from qa.bridge import EnglishBridge
 from qa.config import MODES, Config
+from qa.duplicates import group_duplicates
 from qa.embedder import Embedder
 from qa.errors import IndexMismatchError, InvalidQuestionError
 from qa.filters import NO_FILTERS, Filters
 from qa.fusion import Candidate, blend, single
-from qa.highlight import best_span, overlap_scores, passage_sentences
+from qa.highlight import answer_spans
 from qa.index.engine import Engine, Snapshot
 from qa.index.manifest import check_manifest
 from qa.index.store import StoredChunk
@@ -23,11 +24,6 @@ from qa.question_terms import keep_rarest
 from qa.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
-
-# Sentences are embedded to find the answering one only when no question term
-# appears in the passage (an English question, say), and only for the first few
-# passages: it costs a model call.
-SEMANTIC_HIGHLIGHT_PASSAGES = 5
 
 
 @dataclass(frozen=True)
@@ -202,20 +198,32 @@ class Retriever:
         question = self.validate_question(question)
         top_k = self.validate_top_k(self.config.retrieval.top_k if top_k is None else top_k)
         mode = self.validate_mode(mode or self.config.retrieval.mode)
+        settings = self.config.retrieval
+        # Wire copies fold into one result: fetch deeper so that top_k texts remain.
+        depth = max(top_k, settings.candidates) if settings.collapse_duplicates else top_k
         with self.engine.snapshot() as snapshot:
             query = self.prepare(question, snapshot=snapshot)
-            ranked = self.rank(query, mode, top_k, snapshot, filters)
+            ranked = self.rank(query, mode, depth, snapshot, filters)
             chunks = snapshot.chunks([c.chunk_id for c in ranked])
             matched = snapshot.matching_documents(filters)
         found = [(chunks[c.chunk_id], c) for c in ranked if c.chunk_id in chunks]
+        groups = (group_duplicates([chunk.text for chunk, _ in found],
+                                   settings.duplicate_similarity, limit=top_k)
+                  if settings.collapse_duplicates else [[i] for i in range(len(found))])
+        copies = [tuple(_citation(found[i][0]) for i in group[1:]) for group in groups[:top_k]]
+        found = [found[group[0]] for group in groups[:top_k]]
         if sort == "date":
             # The best k by relevance, shown newest first; undated ones last.
-            found.sort(key=lambda pair: pair[0].date or "", reverse=True)
+            order = sorted(range(len(found)), key=lambda i: found[i][0].date or "",
+                           reverse=True)
+            found = [found[i] for i in order]
+            copies = [copies[i] for i in order]
         highlights = self._highlights(query, [chunk for chunk, _ in found])
         passages = [
-            Passage(rank, c.score, chunk.text, highlight, _citation(chunk), c.vector, c.keyword)
-            for rank, ((chunk, c), highlight) in enumerate(
-                zip(found, highlights, strict=True), start=1
+            Passage(rank, c.score, chunk.text, highlight, _citation(chunk), c.vector, c.keyword,
+                    also_in)
+            for rank, ((chunk, c), highlight, also_in) in enumerate(
+                zip(found, highlights, copies, strict=True), start=1
             )
         ]
         took_ms = (time.perf_counter() - started) * 1000
@@ -242,34 +250,13 @@ class Retriever:
         return candidate.vector, self.keyword_coverage(query, chunk)
 
     def _highlights(self, query: Query, chunks: list[StoredChunk]) -> list[tuple[int, int]]:
-        """The answering sentence of each passage: the one holding most of the question's
-        keyword weight (idf), then most of its character bigrams; failing any overlap
-        (an English question, say), the one closest to the question's vector."""
-        idf = query.idf
-        spans_per_chunk = [passage_sentences(chunk.text) for chunk in chunks]
-        results: list[tuple[int, int]] = []
-        needs_model: list[int] = []
-        for position, (chunk, spans) in enumerate(zip(chunks, spans_per_chunk, strict=True)):
-            sentences = [chunk.text[s:e] for s, e in spans]
-            token_sets = [set(self.tokenizer.tokens(text)) for text in sentences]
-            weights = [sum(w for t, w in idf.items() if t in tokens) for tokens in token_sets]
-            bigrams = overlap_scores(query.text, sentences)
-            scores = [(w, b) for w, b in zip(weights, bigrams, strict=True)]
-            results.append(best_span(spans, scores))
-            if max(scores) == (0, 0) and len(spans) > 1 and position < SEMANTIC_HIGHLIGHT_PASSAGES:
-                needs_model.append(position)
-        if needs_model:
-            sentences = [
-                chunks[p].text[s:e] for p in needs_model for s, e in spans_per_chunk[p]
-            ]
-            similarities = self.embedder.embed_passages(sentences) @ query.vector
-            cursor = 0
-            for position in needs_model:
-                count = len(spans_per_chunk[position])
-                scores = similarities[cursor : cursor + count].tolist()
-                results[position] = best_span(spans_per_chunk[position], scores)
-                cursor += count
-        return results
+        """The answering sentence of each passage (qa.highlight)."""
+
+        def similarity(sentences: list[str]) -> list[float]:
+            return (self.embedder.embed_passages(sentences) @ query.vector).tolist()
+
+        return answer_spans(query.text, query.idf, self.tokenizer,
+                            [chunk.text for chunk in chunks], similarity)
 
 
 def _with_terms(question: str, terms: str) -> str:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable
 
 import jieba
+import jieba.posseg
 
 from qa.normalize import fold
 
@@ -42,6 +43,7 @@ class Tokenizer:
     def __init__(self, user_words: Iterable[str] = ()):
         self.user_words = tuple(sorted({fold(w.strip()) for w in user_words if w.strip()}))
         self._jieba: jieba.Tokenizer | None = None
+        self._tagger: jieba.posseg.POSTokenizer | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -62,9 +64,21 @@ class Tokenizer:
                 self._jieba = segmenter
             return self._jieba
 
-    def tokens(self, text: str) -> list[str]:
-        """Keyword tokens of `text`, in order, stop words and punctuation dropped."""
-        folded = fold(text)
+    def tagged_words(self, folded: str) -> list[tuple[str, str]]:
+        """(word, part-of-speech tag) pairs of already folded text, in jieba's tag set
+        (nr person, ns place, nt organisation, m number, t time, ...)."""
+        segmenter = self._segmenter()
+        with self._lock:
+            if self._tagger is None:
+                self._tagger = jieba.posseg.POSTokenizer(segmenter)
+        return [(pair.word, pair.flag) for pair in self._tagger.lcut(folded, HMM=True)]
+
+    def tokens(self, text: str, already_folded: bool = False) -> list[str]:
+        """Keyword tokens of `text`, in order, stop words and punctuation dropped.
+
+        `already_folded=True` skips folding (qa.normalize.fold) text that has been.
+        """
+        folded = text if already_folded else fold(text)
         out: list[str] = []
         for piece in _SPLIT.findall(folded):
             if _CJK_RUN.fullmatch(piece):

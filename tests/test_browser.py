@@ -1299,3 +1299,20 @@ def test_the_archive_and_filters_meet_contrast_in_light_and_dark(browser, write_
         shot(page, f"archive-{name}.png")
     finally:
         tab.close()
+
+
+def test_wire_copies_are_listed_under_the_passage(tab):
+    from playwright.sync_api import expect
+
+    page = tab.page
+    page.goto(tab.base + "/")
+    copy = dict(PASSAGE["citation"], doc_id="xinhua-copy", source="新华社", paragraph=3)
+    body = {"question": "q", "took_ms": 1.0,
+            "passages": [dict(PASSAGE, also_in=[copy]), dict(PASSAGE, rank=2, also_in=[])]}
+    page.route("**/api/ask", lambda route: route.fulfill(status=200, json=body))
+    tab.ask("宜宾白酒")
+    also = page.locator(".card .also-in")
+    expect(also).to_have_count(1)
+    expect(also).to_contain_text("亦见于：新华社")
+    href = also.locator("a").get_attribute("href")
+    assert href.startswith("/doc/xinhua-copy") and href.endswith("#p3")

@@ -9,7 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 from qa import cli
-from qa.evaluation import evaluate, metrics, paragraph_ranking, read_squad
+from qa.evaluation import (
+    evaluate,
+    metrics,
+    paragraph_ranking,
+    read_squad,
+    sentence_holds_answer,
+)
 from tests.fakes import FakeEmbedder
 
 PARAGRAPHS = {
@@ -69,6 +75,35 @@ def test_qa_eval_prints_a_table_and_writes_json(tmp_path, make_config, monkeypat
     assert "| tiny.json | keyword | 4 | 3 |" in result.output
     rows = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["results"]
     assert set(rows[0]) >= {"file", "mode", "questions", "paragraphs", "recall@1", "recall@5",
-                            "recall@10", "mrr@10", "ndcg@10", "latency_ms_p50"}
+                            "recall@10", "mrr@10", "ndcg@10", "sentence@1", "latency_ms_p50"}
+    # The tiny file has no gold answers: sentence@1 is null and shown as a dash.
+    assert rows[0]["sentence@1"] is None and "| – |" in result.output
     missing = CliRunner().invoke(cli.main, ["eval", "nope.json"])
     assert missing.exit_code != 0 and "no such file" in missing.output
+
+
+def test_sentence_at_1_counts_marked_sentences_holding_a_gold_answer(tmp_path, make_config):
+    def qa(question, *answers):
+        return {"question": question, "answers": [{"text": a} for a in answers]}
+
+    data = {"data": [{"title": "t", "paragraphs": [
+        {"context": "白酒是宜宾的传统优势产业。2021年，宜宾白酒产业的营业收入突破1600亿元。"
+                    "2022年重点项目共计22个。",
+         "qas": [qa("2021年宜宾白酒产业的营业收入是多少？", "1600亿元", "1600亿"),
+                 qa("2022年宜宾白酒重点项目共计多少个？", "22个")]},
+         # The answer sits in the sentence before the one the question's words are in.
+        {"context": "陶溪川直播基地今年3月成交额达4.35亿元。这一数字创下历史新高。",
+         "qas": [qa("什么数字创下历史新高？", "4.35亿元"),
+                 qa("陶溪川直播基地在哪里？")]},  # no gold answer: not counted
+    ]}]}
+    path = tmp_path / "answers.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    results = evaluate([path], make_config(), FakeEmbedder(), modes=("keyword",))
+    assert results[0]["recall@1"] == 1.0
+    assert results[0]["sentence@1"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_sentence_holds_answer_compares_folded_text():
+    assert sentence_holds_answer("中華民國於1912年成立。", ("中华民国",))
+    assert sentence_holds_answer("营收突破１６００亿元。", ("1600亿元",))
+    assert not sentence_holds_answer("营收突破1600亿元。", ())

@@ -44,3 +44,13 @@ def test_the_markdown_article_has_no_date_source_or_url(real_retriever):
     assert best.citation.doc_id.startswith("001_")
     assert (best.citation.date, best.citation.source, best.citation.url) == (None, None, None)
     assert best.citation.title
+
+
+def test_the_jingdezhen_question_marks_the_approval_sentence(real_retriever):
+    # Issue 9: the question abbreviates (跨境电商综试区) what the article spells out.
+    answer = real_retriever.ask("景德镇的跨境电商综试区是什么时候获批的？", top_k=3)
+    best = answer.passages[0]
+    start, end = best.highlight
+    assert best.citation.doc_id.startswith("004_")
+    assert best.text[start:end] == "今年2月，中国(景德镇)跨境电子商务综合试验区获国务院正式批复。"
+    assert all(p.also_in == () for p in answer.passages)  # no copies in the shipped corpus

@@ -72,6 +72,10 @@ def schemas(config: Config) -> dict[str, Any]:
         }) | {"description": "Each component's own score; `score` is the fused one in hybrid "
                              "mode and the chosen component's otherwise."},
         "citation": _ref("Citation"),
+        "also_in": {"type": "array", "items": _ref("Citation"),
+                    "description": "Other documents carrying the same text up to small "
+                                   "edits (wire copies), best-ranked first; empty when none "
+                                   "or when retrieval.collapse_duplicates is off."},
     })
     summary_properties = {
         "doc_id": {"type": "string"},

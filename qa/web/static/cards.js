@@ -99,6 +99,19 @@
       if (part) meta.appendChild(element("span", null, part));
     });
     markedText(node.querySelector(".card-text"), passage.text || "", confident ? passage.highlight : null);
+    var copies = passage.also_in || [];
+    if (copies.length) {
+      // Wire copies: the same text in other documents, each a link to its cited span.
+      var also = element("p", "also-in", "亦见于：");
+      copies.forEach(function (other, i) {
+        var link = element("a", null, other.source || other.title || other.doc_id);
+        link.href = permalink.sourceLink(other, null, false);
+        if (other.date) link.title = other.date;
+        if (i) also.appendChild(document.createTextNode("、"));
+        also.appendChild(link);
+      });
+      node.querySelector(".card-text").after(also);
+    }
     node.querySelector(".open-doc").href = permalink.sourceLink(c, passage.highlight, confident);
     var copy = node.querySelector(".copy-citation");
     copy.addEventListener("click", function () { copyCitation(copy, citationLine(c)); });
