@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +53,8 @@ class Retriever:
         self.engine = engine
         self.embedder = embedder
         self.tokenizer = Tokenizer(config.keywords.user_words)
+        # Where the time of a question goes (the server feeds /metrics from it).
+        self.stages = StageTimer()
         # Chinese keywords for English questions (CC-CEDICT); loaded on first use.
         self.bridge = (EnglishBridge(config.model.cache_dir)
                        if config.keywords.english_bridge else None)
@@ -92,7 +96,8 @@ class Retriever:
         """
         terms = self._bridge_terms(question)
         if vector is None:
-            vector = self.embedder.embed_queries([_with_terms(question, terms)])[0]
+            with self.stages.timed("embed"):
+                vector = self.embedder.embed_queries([_with_terms(question, terms)])[0]
         tokens = self.tokenizer.tokens(question)
         if terms:
             # Through the tokenizer, so that a term matches the index's own words.
@@ -122,14 +127,17 @@ class Retriever:
         vector: dict[int, float] = {}
         keyword: dict[int, float] = {}
         if mode in ("hybrid", "vector"):
-            vector = dict(snapshot.vector_search(query.vector, depth, filters))
+            with self.stages.timed("vector_search"):
+                vector = dict(snapshot.vector_search(query.vector, depth, filters))
         if mode in ("hybrid", "keyword"):
-            keyword = dict(snapshot.keyword_search(query.tokens, depth, filters=filters))
-        if mode == "hybrid":
-            self._complete(snapshot, query, vector, keyword)
-            ranked = blend(vector, keyword, self._vector_weight(snapshot, query, keyword))
-        else:
-            ranked = single(vector, keyword, by=mode)
+            with self.stages.timed("keyword_search"):
+                keyword = dict(snapshot.keyword_search(query.tokens, depth, filters=filters))
+        with self.stages.timed("fusion"):
+            if mode == "hybrid":
+                self._complete(snapshot, query, vector, keyword)
+                ranked = blend(vector, keyword, self._vector_weight(snapshot, query, keyword))
+            else:
+                ranked = single(vector, keyword, by=mode)
         top = ranked[:limit]
         if mode != "hybrid":
             # Show the other component's score too, for the few we return.
@@ -218,7 +226,8 @@ class Retriever:
                            reverse=True)
             found = [found[i] for i in order]
             copies = [copies[i] for i in order]
-        highlights = self._highlights(query, [chunk for chunk, _ in found])
+        with self.stages.timed("highlight"):
+            highlights = self._highlights(query, [chunk for chunk, _ in found])
         passages = [
             Passage(rank, c.score, chunk.text, highlight, _citation(chunk), c.vector, c.keyword,
                     also_in)
@@ -257,6 +266,24 @@ class Retriever:
 
         return answer_spans(query.text, query.idf, self.tokenizer,
                             [chunk.text for chunk in chunks], similarity)
+
+
+class StageTimer:
+    """Times the stages of a question and hands each duration to `observe`, if set."""
+
+    STAGES = ("embed", "vector_search", "keyword_search", "fusion", "highlight")
+
+    def __init__(self) -> None:
+        self.observe: Callable[[str, float], None] | None = None
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.observe is not None:
+                self.observe(stage, time.perf_counter() - started)
 
 
 def _with_terms(question: str, terms: str) -> str:

@@ -157,6 +157,8 @@ def test_metrics_count_requests_and_show_the_index(client):
     assert "qa_http_request_duration_seconds_bucket" in text
     assert "qa_asks_in_flight 0.0" in text
     assert "qa_index_documents 3.0" in text and "qa_index_healthy 1.0" in text
+    for stage in ("embed", "vector_search", "keyword_search", "fusion", "highlight"):
+        assert f'qa_ask_stage_duration_seconds_count{{stage="{stage}"}} 1.0' in text, stage
 
 
 def test_a_store_damaged_while_serving_is_a_503_not_ok(tmp_path):

@@ -47,6 +47,7 @@ def create_app(config: Config, retriever: Retriever | None = None) -> Flask:
     register_error_handlers(app)
     app.extensions["qa_health"] = health = HealthCheck(retriever.engine)
     metrics = install_metrics(app, health)
+    retriever.stages.observe = metrics.observe_stage
     guard = GuardMiddleware(app.wsgi_app, config.server)
     app.extensions["qa_guard"] = guard
     # Outermost first: the log line and the metrics also cover what the guards refuse.

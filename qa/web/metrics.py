@@ -21,6 +21,7 @@ from werkzeug.wsgi import ClosingIterator
 ROUTE_KEY = "qa.route"
 UNMATCHED = "unmatched"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Metrics:
@@ -35,7 +36,14 @@ class Metrics:
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.asks_in_flight = Gauge("qa_asks_in_flight", "Questions being answered now.",
                                     registry=self.registry)
+        self.stages = Histogram("qa_ask_stage_duration_seconds",
+                                "Time a question spends in each stage (embed, vector_search, "
+                                "keyword_search, fusion, highlight).", ["stage"],
+                                buckets=STAGE_BUCKETS, registry=self.registry)
         self.registry.register(_IndexCollector(health))
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        self.stages.labels(stage).observe(seconds)
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), mimetype=None,
