@@ -104,6 +104,8 @@ class MilvusConfig:
     side_store: Path = Path("embeddings/milvus-side.sqlite")
     # The dense vector index: FLAT is exact (as the local engine); HNSW or IVF_FLAT for size.
     index_type: str = "FLAT"
+    # Keyword analyzer: "tokens" (our jieba tokens, as the local engine) or "jieba" (Milvus').
+    analyzer: str = "tokens"
     index_params: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     search_params: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -260,6 +262,8 @@ def _check_ranges(instance: Any, where: str) -> None:
         _check_ingest(instance, where)
     if isinstance(instance, Config) and instance.engine not in ENGINES:
         raise ConfigError(f"{where}: engine must be one of {', '.join(ENGINES)}")
+    if isinstance(instance, MilvusConfig) and instance.analyzer not in ("tokens", "jieba"):
+        raise ConfigError(f"{where}: analyzer must be tokens or jieba")
     if isinstance(instance, MilvusConfig) and not instance.collection.isidentifier():
         raise ConfigError(f"{where}: collection must be letters, digits and _ "
                           f"(got {instance.collection!r})")

@@ -65,14 +65,24 @@ _VARCHAR = 4096
 _TERMS_CHARS = 65535
 
 
-def encode_terms(tokens: list[str]) -> str:
-    """Our keyword tokens as Milvus' standard analyzer will keep them: one ASCII word each.
+ANALYZERS = {
+    # Our tokens, each spelled as one ASCII word for the standard tokenizer.
+    "tokens": {"tokenizer": "standard"},
+    # Our tokens joined by spaces and cut again by Milvus' own jieba (measured: worse).
+    "jieba": {"tokenizer": "jieba"},
+}
+
+
+def encode_terms(tokens: list[str], analyzer: str = "tokens") -> str:
+    """Our keyword tokens as the collection's analyzer should see them.
 
     Milvus Lite offers only the `standard` and `jieba` tokenizers (no whitespace one).
-    jieba would re-cut our tokens (1.76 -> 1 . 76, and search-mode sub-words again), and
+    jieba re-cuts our tokens (1.76 -> 1 . 76, search-mode sub-words again), and
     `standard` splits Chinese into single characters; hex-spelling each token makes the
     standard tokenizer see exactly our tokens, so both engines index the same terms,
     normalised the same way (NFKC, traditional -> simplified, the user dictionary)."""
+    if analyzer == "jieba":
+        return " ".join(t for t in tokens if t.strip())
     return " ".join(_term(t) for t in tokens if t.strip())
 
 
@@ -162,7 +172,8 @@ class MilvusSnapshot(StoreReader):
                 return []
             expression = _and(expression, f"id in [{', '.join(str(int(i)) for i in among)}]")
             k = min(k, len(among))
-        hits = self._engine.search([encode_terms(unique)], "sparse", k, expression)
+        hits = self._engine.search([encode_terms(unique, self._engine.analyzer)], "sparse", k,
+                                   expression)
         # Milvus Lite reports BM25 as a negative distance, a server as a positive one: the
         # score is its size. Never threshold on it; fusion rescales it per question.
         return self._live([(i, abs(s)) for i, s in hits])
@@ -252,7 +263,8 @@ class MilvusEngine:
             for suffix in ("", "-wal", "-shm"):
                 self.side_path.with_name(self.side_path.name + suffix).unlink(missing_ok=True)
             create_side_store(self.side_path,
-                              new_manifest(self.config, dimension) | {"engine": "milvus"})
+                              new_manifest(self.config, dimension)
+                              | {"engine": "milvus", "analyzer": self.settings.analyzer})
             self._create_collection(dimension)
 
     def _create_collection(self, dimension: int) -> None:
@@ -260,7 +272,8 @@ class MilvusEngine:
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("doc_id", DataType.VARCHAR, max_length=_VARCHAR)
         schema.add_field("terms", DataType.VARCHAR, max_length=_TERMS_CHARS,
-                         enable_analyzer=True, analyzer_params={"tokenizer": "standard"})
+                         enable_analyzer=True,
+                         analyzer_params=ANALYZERS[self.settings.analyzer])
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
         for name in ("date", "source", "category"):
@@ -283,6 +296,11 @@ class MilvusEngine:
     @property
     def dimension(self) -> int:
         return int(self._manifest["dimension"])
+
+    @property
+    def analyzer(self) -> str:
+        """How `terms` were written: fixed when the collection was made."""
+        return str(self._manifest.get("analyzer", "tokens"))
 
     def search(self, data: list[Any], field: str, k: int,
                expression: str) -> list[tuple[int, float]]:
@@ -364,7 +382,7 @@ class MilvusEngine:
                 self._delete_where(f"id > {writer.last_chunk_id()}")  # a crashed commit's
                 rows: list[dict[str, Any]] = []
                 for change in changes:
-                    _apply(writer, change, result, rows)
+                    _apply(writer, change, result, rows, self.analyzer)
                 # Chunks a later change of this batch replaced or removed stay out.
                 stale = set(writer.pending_removals())
                 rows = [row for row in rows if row["id"] not in stale]
@@ -401,14 +419,14 @@ class MilvusEngine:
 
 
 def _apply(writer: SideWriter, change: Change, result: CommitResult,
-           rows: list[dict[str, Any]]) -> None:
+           rows: list[dict[str, Any]], analyzer: str) -> None:
     if isinstance(change, PutDocument):
         document = change.document
         ids = writer.put_document(document, change.chunks, change.vectors, change.tokens,
                                   change.origin)
         result.chunk_ids[document.doc_id] = ids
         for chunk_id, vector, tokens in zip(ids, change.vectors, change.tokens, strict=True):
-            terms = encode_terms(tokens)
+            terms = encode_terms(tokens, analyzer)
             if len(terms) > _TERMS_CHARS:
                 logger.warning("chunk %d of %s has too many keyword tokens; keeping the first",
                                chunk_id, document.doc_id)
