@@ -405,17 +405,20 @@ class MilvusEngine:
     def _delete_where(self, expression: str) -> None:
         self.client.delete(self.name, filter=expression)
 
-    def milvus_ids(self) -> set[int]:
-        """Every chunk id in the collection (for `qa check`; reads the whole id column)."""
+    def milvus_ids(self, up_to: int) -> set[int]:
+        """Every chunk id in the collection (for `qa check`), read in windows of ids up to
+        `up_to` and then everything above it."""
         ids: set[int] = set()
-        iterator = self.client.query_iterator(self.name, batch_size=4096, filter="id >= 0",
-                                              output_fields=["id"])
-        try:
-            while batch := iterator.next():
-                ids.update(int(r["id"]) for r in batch)
-        finally:
-            iterator.close()
+        window = 10_000
+        for low in range(0, up_to + 1, window):
+            ids.update(self._ids(f"id >= {low} and id < {low + window}"))
+        ids.update(self._ids(f"id >= {(up_to // window + 1) * window}"))
         return ids
+
+    def _ids(self, expression: str) -> set[int]:
+        rows = self.client.query(self.name, filter=expression, output_fields=["id"],
+                                 limit=16_384)
+        return {int(r["id"]) for r in rows}
 
 
 def _apply(writer: SideWriter, change: Change, result: CommitResult,
