@@ -273,3 +273,25 @@ def test_both_engines_give_the_same_top_passage(retrievers, question, mode):
     assert milvus.passages[0].vector_score == pytest.approx(local.passages[0].vector_score,
                                                             abs=1e-5)
     assert milvus.confident == local.confident
+
+
+@pytest.mark.integration
+def test_the_real_model_gives_the_same_top_passage_on_milvus(real_retriever):
+    """The shipped corpus with the real model, copied to Milvus Lite by `migrate` (so the
+    vectors are the same), asked the first dev questions of every article."""
+    import json
+    from pathlib import Path
+
+    config = real_retriever.config
+    migrate(config, "milvus")
+    milvus_config = config.replace(engine="milvus")
+    milvus = Retriever(milvus_config, open_index(milvus_config), real_retriever.embedder)
+    lines = (Path(__file__).parent.parent / "benchmarks" / "shipped_dev_questions.jsonl"
+             ).read_text(encoding="utf-8").splitlines()
+    questions = [json.loads(line)["question"] for line in lines[::8]]
+    try:
+        same = sum(milvus.ask(q, top_k=1).passages[0].text
+                   == real_retriever.ask(q, top_k=1).passages[0].text for q in questions)
+    finally:
+        milvus.engine.close()
+    assert same == len(questions)
