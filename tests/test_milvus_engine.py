@@ -15,7 +15,7 @@ from qa.errors import ConfigError, IndexMissingError
 from qa.index.check import check_index, repair_index
 from qa.index.engine import Filters, RemoveDocument
 from qa.index.engines import open_engine, writable_engine
-from qa.index.milvus_engine import encode_terms, milvus_filter
+from qa.index.milvus_query import encode_terms, milvus_filter
 from tests.fakes import FakeEmbedder
 from tests.test_cli import YIBIN
 from tests.test_store import make_document, put

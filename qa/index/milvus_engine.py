@@ -3,7 +3,7 @@ and citations in a SQLite side store (`qa.index.milvus_side`). The only module t
 imports pymilvus.
 
 One collection row per chunk: `id` (our stable chunk id), `doc_id`, `terms` (our own
-keyword tokens, each spelled as one ASCII word, see `encode_terms`), `sparse` (BM25 of
+keyword tokens, each one ASCII word: `qa.index.milvus_query`), `sparse` (BM25 of
 `terms`, computed by Milvus), `vector`, and `date`/`source`/`category` for filters.
 
 Commit order, and what a reader sees meanwhile (Milvus has no multi-row transactions;
@@ -24,8 +24,6 @@ the side store's transaction is the commit point):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import sqlite3
@@ -52,6 +50,7 @@ from qa.index.engine import (
     RemoveFile,
 )
 from qa.index.manifest import check_manifest
+from qa.index.milvus_query import ANALYZERS, and_, encode_terms, milvus_filter, sql_filter
 from qa.index.milvus_side import SideWriter, create_side_store, document_frequencies
 from qa.index.store import StoreReader, connect, transaction
 
@@ -59,86 +58,8 @@ logger = logging.getLogger(__name__)
 
 # Rows per upsert or delete call: well under gRPC's message limit at 384 dimensions.
 WRITE_BATCH = 512
-# Longest encoded token kept as it is; longer ones (a URL, say) become a hash.
-MAX_TERM_CHARS = 200
 _VARCHAR = 4096
 _TERMS_CHARS = 65535
-
-
-ANALYZERS = {
-    # Our tokens, each spelled as one ASCII word for the standard tokenizer.
-    "tokens": {"tokenizer": "standard"},
-    # Our tokens joined by spaces and cut again by Milvus' own jieba (measured: worse).
-    "jieba": {"tokenizer": "jieba"},
-}
-
-
-def encode_terms(tokens: list[str], analyzer: str = "tokens") -> str:
-    """Our keyword tokens as the collection's analyzer should see them.
-
-    Milvus Lite offers only the `standard` and `jieba` tokenizers (no whitespace one).
-    jieba re-cuts our tokens (1.76 -> 1 . 76, search-mode sub-words again), and
-    `standard` splits Chinese into single characters; hex-spelling each token makes the
-    standard tokenizer see exactly our tokens, so both engines index the same terms,
-    normalised the same way (NFKC, traditional -> simplified, the user dictionary)."""
-    if analyzer == "jieba":
-        return " ".join(t for t in tokens if t.strip())
-    return " ".join(_term(t) for t in tokens if t.strip())
-
-
-def _term(token: str) -> str:
-    spelled = "x" + token.encode("utf-8").hex()
-    if len(spelled) <= MAX_TERM_CHARS:
-        return spelled
-    return "h" + hashlib.blake2b(token.encode("utf-8"), digest_size=16).hexdigest()
-
-
-def milvus_filter(filters: Filters | None) -> str:
-    """A Milvus boolean expression for the filters ("" for none)."""
-    if filters is None or filters.is_empty():
-        return ""
-    parts = []
-    for field_name, values in (("source", filters.sources), ("doc_id", filters.doc_ids),
-                               ("category", filters.categories)):
-        if values:
-            parts.append(f"{field_name} in [{', '.join(_quoted(v) for v in values)}]")
-    if filters.date_from or filters.date_to:
-        parts.append('date != ""')  # a document without a date fails any bound
-    if filters.date_from:
-        parts.append(f"date >= {_quoted(filters.date_from)}")
-    if filters.date_to:
-        parts.append(f"date <= {_quoted(filters.date_to)}")
-    return " and ".join(parts)
-
-
-def sql_filter(filters: Filters | None) -> tuple[str, list[Any]]:
-    """The same filters as an SQL condition over the side store's `documents`."""
-    if filters is None or filters.is_empty():
-        return "1", []
-    parts: list[str] = []
-    params: list[Any] = []
-    for column, values in (("source", filters.sources), ("doc_id", filters.doc_ids),
-                           ("category", filters.categories)):
-        if values:
-            parts.append(f"{column} IN ({','.join('?' * len(values))})")
-            params.extend(values)
-    if filters.date_from or filters.date_to:
-        parts.append("date IS NOT NULL AND date != ''")
-    if filters.date_from:
-        parts.append("date >= ?")
-        params.append(filters.date_from)
-    if filters.date_to:
-        parts.append("date <= ?")
-        params.append(filters.date_to)
-    return " AND ".join(parts), params
-
-
-def _quoted(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _and(*parts: str) -> str:
-    return " and ".join(f"({p})" for p in parts if p)
 
 
 class MilvusSnapshot(StoreReader):
@@ -170,7 +91,7 @@ class MilvusSnapshot(StoreReader):
         if among is not None:
             if not among:
                 return []
-            expression = _and(expression, f"id in [{', '.join(str(int(i)) for i in among)}]")
+            expression = and_(expression, f"id in [{', '.join(str(int(i)) for i in among)}]")
             k = min(k, len(among))
         hits = self._engine.search([encode_terms(unique, self._engine.analyzer)], "sparse", k,
                                    expression)
