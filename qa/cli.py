@@ -207,6 +207,26 @@ def check_command(repair: bool, index_dir: Path | None, config_path: Path | None
                f"generation {result.generation} ({config.index_dir})")
 
 
+@main.command("migrate")
+@click.option("--to", "target", type=click.Choice(["milvus", "local"]), required=True,
+              help="The engine to copy the index into (from the other one).")
+@config_option
+def migrate_command(target: str, config_path: Path | None) -> None:
+    """Copy the index into another engine with its vectors (nothing is re-embedded),
+    replacing what that engine holds; then set `engine:` in the config to use it."""
+    from qa.index.engines import migrate
+
+    config = read_config(config_path)
+    try:
+        report = migrate(config, target)
+    except QAError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"copied {report.documents} documents, {report.chunks} chunks and "
+               f"{report.files} file records into the {target} engine")
+    if config.engine != target:
+        click.echo(f"  set `engine: {target}` in the config to serve from it", err=True)
+
+
 class _EmbedderFactory:
     """Loads the model on first use only: a sync with nothing new to embed skips it."""
 
@@ -224,25 +244,11 @@ def _embedder_factory(config: Config) -> _EmbedderFactory:
     return _EmbedderFactory(config)
 
 
-@contextmanager
 def _writable_engine(config: Config, factory: Callable[[], Embedder] | None):
-    """The live index, created empty first if there is none (when a model is at hand);
-    leftovers of crashed runs are cleaned and the vector cache saved at the end."""
-    from qa.index.layout import IndexFolder
-    from qa.index.local_engine import LocalEngine, create_index
+    """The live index, created empty first if there is none (when a model is at hand)."""
+    from qa.index.engines import writable_engine
 
-    folder = IndexFolder(config.index_dir)
-    with folder.writer_lock():
-        folder.remove_leftovers()
-        if factory is not None and not folder.is_legacy() and folder.current_store() is None:
-            create_index(config, folder.path, factory().dimension)
-    engine = LocalEngine(config, folder.path)
-    try:
-        yield engine
-        with folder.writer_lock():
-            engine.save_vector_cache()
-    finally:
-        engine.close()
+    return writable_engine(config, factory)
 
 
 @contextmanager

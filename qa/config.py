@@ -109,16 +109,39 @@ class IngestConfig:
     export_fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
+ENGINES = ("local", "milvus")
+
+
+@dataclass(frozen=True)
+class MilvusConfig:
+    # A file path is Milvus Lite (embedded, one process); http://host:19530 a server.
+    uri: str = "embeddings/milvus.db"
+    # The server's token ("user:password" or an API key); MILVUS_TOKEN is used when empty.
+    token: str = ""
+    collection: str = "newsqa_chunks"
+    # Documents, citations, chunk ids and keyword document frequencies (SQLite).
+    side_store: Path = Path("embeddings/milvus-side.sqlite")
+    # The dense vector index: FLAT is exact (as the local engine); HNSW or IVF_FLAT for size.
+    index_type: str = "FLAT"
+    # Keyword analyzer: "tokens" (our jieba tokens, as the local engine) or "jieba" (Milvus').
+    analyzer: str = "tokens"
+    index_params: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    search_params: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
 @dataclass(frozen=True)
 class Config:
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("embeddings/index")
+    # Where the index lives: "local" (FAISS + SQLite in index_dir) or "milvus".
+    engine: str = "local"
     model: ModelConfig = field(default_factory=ModelConfig)
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     keywords: KeywordsConfig = field(default_factory=KeywordsConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    milvus: MilvusConfig = field(default_factory=MilvusConfig)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some top-level fields changed (the original is untouched)."""
@@ -178,6 +201,10 @@ def resolve_paths(config: Config, base: Path) -> Config:
         server=dataclasses.replace(config.server, api_key_file=(
             str(absolute(Path(config.server.api_key_file))) if config.server.api_key_file
             else "")),
+        milvus=dataclasses.replace(
+            config.milvus, side_store=absolute(config.milvus.side_store),
+            uri=(config.milvus.uri if "://" in config.milvus.uri
+                 else str(absolute(Path(config.milvus.uri))))),
     )
 
 
@@ -231,6 +258,13 @@ def _convert(kind: Any, value: Any, where: str) -> Any:
         ):
             raise ConfigError(f"{where}: expected a mapping of text to text, got {value!r}")
         return MappingProxyType(dict(value))
+    if kind == Mapping[str, int]:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+            for k, v in value.items()
+        ):
+            raise ConfigError(f"{where}: expected a mapping of names to integers, got {value!r}")
+        return MappingProxyType(dict(value))
     return value
 
 
@@ -269,6 +303,13 @@ def _check_ranges(instance: Any, where: str) -> None:
             raise ConfigError(f"{where}: vector_weight_min must not exceed vector_weight_max")
     if isinstance(instance, IngestConfig):
         _check_ingest(instance, where)
+    if isinstance(instance, Config) and instance.engine not in ENGINES:
+        raise ConfigError(f"{where}: engine must be one of {', '.join(ENGINES)}")
+    if isinstance(instance, MilvusConfig) and instance.analyzer not in ("tokens", "jieba"):
+        raise ConfigError(f"{where}: analyzer must be tokens or jieba")
+    if isinstance(instance, MilvusConfig) and not instance.collection.isidentifier():
+        raise ConfigError(f"{where}: collection must be letters, digits and _ "
+                          f"(got {instance.collection!r})")
     if isinstance(instance, ServerConfig) and instance.port > 65535:
         raise ConfigError(f"{where}: port must be at most 65535")
 

@@ -25,6 +25,7 @@ from qa.config import MODES, Config
 from qa.embedder import Embedder
 from qa.errors import QAError
 from qa.fusion import Candidate
+from qa.index.engines import discard_scratch, scratch_config
 from qa.index.saved_index import build_index_from_documents, open_index
 from qa.index.store import StoredChunk
 from qa.ingest.document import Block, Document
@@ -119,20 +120,22 @@ def evaluate(
     if not evalset.questions:
         raise QAError("the files hold no questions")
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as folder:
-        index_dir = Path(folder) / "index"
-        build_index_from_documents(
-            config, embedder, evalset.documents, index_dir,
-            progress=(lambda d, t: progress("embedding", d, t)) if progress else None,
-            source=", ".join(p.name for p in paths),
-        )
-        eval_config = config.replace(index_dir=index_dir)
-        engine = open_index(eval_config)
+        eval_config = scratch_config(config, Path(folder))
         try:
-            retriever = Retriever(eval_config, engine, embedder)
-            ranks, latencies, sentences = _ask_all(
-                retriever, evalset.questions, modes, progress)
+            build_index_from_documents(
+                eval_config, embedder, evalset.documents, eval_config.index_dir,
+                progress=(lambda d, t: progress("embedding", d, t)) if progress else None,
+                source=", ".join(p.name for p in paths),
+            )
+            engine = open_index(eval_config)
+            try:
+                retriever = Retriever(eval_config, engine, embedder)
+                ranks, latencies, sentences = _ask_all(
+                    retriever, evalset.questions, modes, progress)
+            finally:
+                engine.close()
         finally:
-            engine.close()
+            discard_scratch(eval_config)
     results = []
     for file, paragraphs in evalset.paragraphs_per_file.items():
         positions = [i for i, q in enumerate(evalset.questions) if q.file == file]

@@ -80,9 +80,10 @@ def tiny_retriever(base: Path, **settings) -> Retriever:
     return Retriever(config, open_index(config), FakeEmbedder())
 
 
-@pytest.fixture(scope="module")
-def retriever(tmp_path_factory):
-    retriever = tiny_retriever(tmp_path_factory.mktemp("api"))
+# Every engine answers the same API (Milvus through Milvus Lite).
+@pytest.fixture(scope="module", params=["local", "milvus"])
+def retriever(tmp_path_factory, request):
+    retriever = tiny_retriever(tmp_path_factory.mktemp("api"), engine=request.param)
     yield retriever
     retriever.engine.close()
 

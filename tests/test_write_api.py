@@ -23,9 +23,10 @@ ARTICLE = {
 }
 
 
-@pytest.fixture(scope="module")
-def retriever(tmp_path_factory):
-    retriever = tiny_retriever(tmp_path_factory.mktemp("write"))
+# Every engine answers the same API (Milvus through Milvus Lite).
+@pytest.fixture(scope="module", params=["local", "milvus"])
+def retriever(tmp_path_factory, request):
+    retriever = tiny_retriever(tmp_path_factory.mktemp("write"), engine=request.param)
     yield retriever
     retriever.engine.close()
 

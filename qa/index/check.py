@@ -43,6 +43,10 @@ class CheckResult:
 
 def check_index(config: Config) -> CheckResult:
     """Every problem found in the configured index; never changes anything."""
+    if config.engine == "milvus":
+        from qa.index.milvus_check import check_milvus
+
+        return check_milvus(config)
     result = CheckResult()
     folder = IndexFolder(config.index_dir)
     try:
@@ -153,6 +157,10 @@ def _check_vector_cache(config: Config, result: CheckResult) -> None:
 
 def repair_index(config: Config) -> list[str]:
     """Fix what the store can rebuild; returns what was done. Holds the writer lock."""
+    if config.engine == "milvus":
+        from qa.index.milvus_check import repair_milvus
+
+        return repair_milvus(config)
     from qa.index.local_engine import LocalEngine
 
     done: list[str] = []

@@ -19,6 +19,8 @@ from pathlib import Path
 from qa.config import Config
 from qa.embedder import Embedder
 from qa.errors import QAError
+from qa.index.engine import Engine
+from qa.index.engines import fresh_engine, open_engine, writable_engine
 from qa.index.indexer import Indexer, IndexReport, Progress
 from qa.index.layout import IndexFolder
 from qa.index.local_engine import LocalEngine, create_index
@@ -31,9 +33,10 @@ logger = logging.getLogger(__name__)
 EmbedderFactory = Callable[[], Embedder]
 
 
-def open_index(config: Config, index_dir: Path | None = None) -> LocalEngine:
-    """Open the live index after checking its manifest against the config."""
-    return LocalEngine(config, index_dir or config.index_dir)
+def open_index(config: Config, index_dir: Path | None = None) -> Engine:
+    """Open the configured index (engine chosen by the config) after checking its
+    manifest against the config."""
+    return open_engine(config.replace(index_dir=index_dir) if index_dir else config)
 
 
 def sync_index(
@@ -54,6 +57,8 @@ def sync_index(
         raise QAError(f"cannot read the corpus folder {corpus_dir} (permission denied); "
                       "check its permissions")
     embedder = _once(embedder)
+    if config.engine != "local":
+        return _sync_elsewhere(config, embedder, corpus_dir, rebuild, progress)
     if rebuild or folder.is_legacy():
         if folder.is_legacy():
             logger.warning("converting the old index format at %s", folder.path)
@@ -73,7 +78,19 @@ def sync_index(
     return report
 
 
-def _refuse_emptying(engine: LocalEngine, corpus_dir: Path, config: Config) -> None:
+def _sync_elsewhere(config: Config, embedder: EmbedderFactory, corpus_dir: Path,
+                    rebuild: bool, progress: Callable[[Progress], None] | None) -> IndexReport:
+    """Sync an index that does not live in index_dir (Milvus). A rebuild starts from an
+    empty index: documents sent through the API are not carried over."""
+    if rebuild:
+        with fresh_engine(config, embedder().dimension) as engine:
+            return Indexer(config, engine, embedder, progress).sync(corpus_dir)
+    with writable_engine(config, embedder) as engine:
+        _refuse_emptying(engine, corpus_dir, config)
+        return Indexer(config, engine, embedder, progress).sync(corpus_dir)
+
+
+def _refuse_emptying(engine: Engine, corpus_dir: Path, config: Config) -> None:
     """An empty corpus folder (an unmounted drive, a wrong path) must not wipe the index."""
     from qa.ingest.loader import corpus_files
 
@@ -162,28 +179,15 @@ def build_index_from_documents(
 ) -> IndexReport:
     """A fresh index of these documents in `index_dir`, replacing any index there
     (used by `qa eval` and the benchmark scripts)."""
-    folder = IndexFolder(index_dir)
-    with folder.writer_lock():
-        folder.remove_leftovers()
-        store_dir = create_index(config, folder.path, embedder.dimension, make_live=False)
-        engine = LocalEngine(config, folder.path, store_dir=store_dir, locked=True)
-        try:
-            total = len(documents)
+    total = len(documents)
 
-            def tell(state: Progress) -> None:
-                if progress:
-                    progress(state.documents, total)
+    def tell(state: Progress) -> None:
+        if progress:
+            progress(state.documents, total)
 
-            indexer = Indexer(config, engine, lambda: embedder, tell)
-            indexer.put_documents(documents, origin=source or API_ORIGIN)
-            engine.save_vector_cache()
-        except BaseException:
-            engine.close()
-            shutil.rmtree(store_dir, ignore_errors=True)
-            raise
-        engine.close()
-        folder.make_current(store_dir)
-        folder.remove_leftovers()
+    with fresh_engine(config.replace(index_dir=index_dir), embedder.dimension) as engine:
+        indexer = Indexer(config, engine, lambda: embedder, tell)
+        indexer.put_documents(documents, origin=source or API_ORIGIN)
     return indexer.report
 
 

@@ -1,0 +1,129 @@
+"""What only the Milvus engine has: its token spelling, recovery from an interrupted commit,
+`qa check` on it, its config, and the CLI with `engine: milvus` (Milvus Lite)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from pymilvus import MilvusException
+
+from qa import cli
+from qa.config import config_from_mapping
+from qa.errors import ConfigError, IndexMissingError
+from qa.index.check import check_index, repair_index
+from qa.index.engine import Filters, RemoveDocument
+from qa.index.engines import open_engine, writable_engine
+from qa.index.milvus_query import encode_terms, milvus_filter
+from tests.fakes import FakeEmbedder
+from tests.test_cli import YIBIN
+from tests.test_store import make_document, put
+
+
+@pytest.fixture
+def config(make_config):
+    return make_config(engine="milvus", chunking={"max_chars": 50, "min_chars": 0})
+
+
+@pytest.fixture
+def engine(config):
+    with writable_engine(config, FakeEmbedder) as engine:
+        yield engine
+
+
+def test_tokens_are_spelled_as_one_ascii_word_each():
+    assert encode_terms(["宜宾", "1.76", "jd.com", " "]) == " ".join(
+        "x" + t.encode().hex() for t in ["宜宾", "1.76", "jd.com"])
+    assert encode_terms(["长" * 100]).startswith("h") and len(encode_terms(["长" * 100])) == 33
+    assert encode_terms(["宜宾", "1.76"], "jieba") == "宜宾 1.76"
+
+
+def test_filters_become_one_expression():
+    assert milvus_filter(None) == milvus_filter(Filters()) == ""
+    assert milvus_filter(Filters(sources=('说"明"',), date_to="2024-01-01")) == (
+        'source in ["说\\"明\\""] and date != "" and date <= "2024-01-01"')
+
+
+def test_an_interrupted_commit_is_finished_or_undone_by_the_next(engine, config, monkeypatch):
+    ids = engine.commit([put(make_document("a", "景德镇陶瓷。")),
+                         put(make_document("b", "宜宾白酒。"))]).chunk_ids
+    # A crash after Milvus took rows but before the side store committed them: stray rows.
+    row = engine.client.query(engine.name, ids=ids["a"], output_fields=["*"])[0]
+    stray = {**row, "id": max(ids["b"]) + 7}
+    del stray["sparse"]
+    # A crash after the side store committed a removal but before Milvus deleted the rows.
+    real_delete = engine.client.delete
+
+    def failing_delete(name, ids=None, **kwargs):
+        if ids:
+            raise MilvusException(message="connection lost")
+        return real_delete(name, ids=ids, **kwargs)
+
+    monkeypatch.setattr(engine.client, "delete", failing_delete)
+    with pytest.raises(Exception, match="connection lost"):
+        engine.commit([RemoveDocument("b")])
+    monkeypatch.setattr(engine.client, "delete", real_delete)
+    engine.client.upsert(engine.name, [stray])
+    query = FakeEmbedder().embed_queries(["宜宾白酒。"])[0]
+    with engine.snapshot() as snapshot:
+        # Neither the stray row nor the removed document's chunk is ever returned.
+        assert {i for i, _ in snapshot.vector_search(query, 10)} == set(ids["a"])
+        assert snapshot.counts() == (1, 1)
+    checked = check_index(config)
+    assert any("belong to no chunk" in p for p in checked.problems)
+    assert any("removed chunks are still in Milvus" in n for n in checked.notes)
+    assert repair_index(config) == ["deleted 2 Milvus rows of no chunk"]
+    assert check_index(config).problems == []
+    # The next commit also cleans up what an interrupted one left.
+    engine.client.upsert(engine.name, [stray])
+    engine.commit([put(make_document("c", "梧州数字经济。"))])
+    assert check_index(config).problems == []
+
+
+def test_opening_a_missing_index_says_what_to_run(config):
+    with pytest.raises(IndexMissingError, match="qa index"):
+        open_engine(config)
+
+
+def test_milvus_settings_are_checked():
+    assert config_from_mapping({"engine": "milvus"}).milvus.collection == "newsqa_chunks"
+    with pytest.raises(ConfigError, match="engine must be one of"):
+        config_from_mapping({"engine": "elastic"})
+    with pytest.raises(ConfigError, match="unknown key 'url'"):
+        config_from_mapping({"milvus": {"url": "http://x"}})
+    with pytest.raises(ConfigError, match="analyzer"):
+        config_from_mapping({"milvus": {"analyzer": "chinese"}})
+    with pytest.raises(ConfigError, match="integers"):
+        config_from_mapping({"milvus": {"index_params": {"M": "16"}}})
+
+
+def test_the_cli_on_milvus_lite_index_ask_check_and_migrate_back(tmp_path, shipped_corpus,
+                                                                 monkeypatch):
+    (tmp_path / "config.yaml").write_text(
+        "corpus_dir: corpus\nindex_dir: embeddings/index\nengine: milvus\n"
+        "model:\n  name: fake-embedder\nmilvus:\n  uri: embeddings/lite.db\n"
+        "  side_store: embeddings/side.sqlite\n", encoding="utf-8")
+    monkeypatch.setattr(cli, "load_embedder", lambda config: FakeEmbedder())
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def run(*args):
+        result = runner.invoke(cli.main, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "synced: 8 added" in run("index")
+    assert not (tmp_path / "embeddings" / "index").exists()
+    answer = json.loads(run("ask", YIBIN, "--json", "-k", "1"))
+    assert answer["passages"][0]["citation"]["doc_id"] == "003_f6f549922cc68d70"
+    assert "ok: 8 documents" in run("check")
+    assert "0 added, 0 replaced, 0 removed, 8 unchanged" in run("index")
+    assert "copied 8 documents" in run("migrate", "--to", "local")
+    local = tmp_path / "local.yaml"
+    local.write_text((tmp_path / "config.yaml").read_text().replace("engine: milvus",
+                                                                     "engine: local"))
+    again = json.loads(run("ask", YIBIN, "--json", "-k", "1", "--config", str(local)))
+    assert again["passages"][0]["text"] == answer["passages"][0]["text"]
+    assert "removed 003_f6f549922cc68d70" in run("remove", "003_f6f549922cc68d70")
+    assert "ok: 7 documents" in run("check")
