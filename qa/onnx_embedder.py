@@ -45,7 +45,10 @@ def ensure_onnx_export(
     """
     if (target / MANIFEST).is_file():
         return target
+    settings = _model_settings(model_folder)  # refuse an unsupported folder before work
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():  # not an export of ours: the manifest is written before the rename
+        shutil.rmtree(target)
     for leftover in target.parent.glob(f".{target.name}.build-*"):
         if time.time() - leftover.stat().st_mtime > 3600:  # not a concurrent export's
             shutil.rmtree(leftover, ignore_errors=True)
@@ -57,7 +60,7 @@ def ensure_onnx_export(
         _quantise_int8(building / FILES["fp32"], building / FILES["int8"])
         shutil.copy2(model_folder / "tokenizer.json", building / "tokenizer.json")
         manifest = {"export_version": EXPORT_VERSION, "source": str(model_folder),
-                    **_model_settings(model_folder)}
+                    **settings}
         (building / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         building.chmod(0o755)  # mkdtemp makes it private
         try:
