@@ -459,9 +459,10 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     from qa.web.server import make_server, serve
 
     config = read_config(config_path)
-    if config.model.threads == 0:
-        # Request threads already use every core; a model pool per request on top of
-        # them makes threads fight (NOTES: a question took 5.6x longer under contention).
+    if config.model.threads == 0 and config.model.backend == "torch":
+        # torch's spinning pool fights the request threads (a question took 6x longer
+        # under contention); ONNX Runtime's spinning is off, and 2 threads served 14%
+        # more requests than 1 at concurrency 4 (README, "Speed: embedding").
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, threads=1))
     # The request log (method, path, status, ms) is the point of a server's output.
     logging.getLogger("qa.web").setLevel(logging.INFO)
