@@ -461,7 +461,7 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     config = read_config(config_path)
     if config.model.threads == 0 and config.model.backend == "torch":
         # torch's spinning pool fights the request threads (a question took 6x longer
-        # under contention); ONNX Runtime's spinning is off, and 2 threads served 14%
+        # under contention); ONNX Runtime's spinning is off, and 2 threads served 6-14%
         # more requests than 1 at concurrency 4 (README, "Speed: embedding").
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, threads=1))
     # The request log (method, path, status, ms) is the point of a server's output.
