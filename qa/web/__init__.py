@@ -58,9 +58,9 @@ def create_app(config: Config, retriever: Retriever | None = None) -> Flask:
 
 def open_retriever(config: Config) -> Retriever:
     """Open the configured index (before the slow model load, to fail fast) and the model."""
-    from qa.embedder import SentenceTransformerEmbedder
+    from qa.embedder import create_embedder
     from qa.index.saved_index import open_index
 
     engine = open_index(config)
     logger.info("loading model %s", config.model.name)
-    return Retriever(config, engine, SentenceTransformerEmbedder(config.model))
+    return Retriever(config, engine, create_embedder(config.model))
