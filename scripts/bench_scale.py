@@ -7,7 +7,8 @@ paragraph reused under new ids until N chunks are reached) through the real inde
 with random unit vectors of the real model's dimension in place of the model (so the
 figures exclude embedding, which `scripts/bench_embed.py` measures), then asks real
 CMRC/DRCD questions and times each stage of a hybrid question: tokenising and idf,
-vector search, keyword search, filling in missing scores, fetching the chunks. Prints a
+vector search, keyword search, filling in missing scores, fetching the chunks; and the
+same questions filtered to one of 100 sources (about 1% of the documents). Prints a
 table and RSS; the vector recall of ANN is not measured here (random vectors would make
 any ANN look bad).
 """
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa.config import load_config  # noqa: E402
 from qa.evaluation import read_squad  # noqa: E402
+from qa.filters import Filters  # noqa: E402
 from qa.index.indexer import Indexer  # noqa: E402
 from qa.index.layout import IndexFolder  # noqa: E402
 from qa.index.local_engine import LocalEngine, create_index  # noqa: E402
@@ -105,7 +107,10 @@ def build(config, size: int) -> dict[str, float]:
         if status["documents"]:
             per_document = status["chunks"] / status["documents"]
             batch = batch[: max(1, math.ceil((size - status["chunks"]) / per_document))]
-        indexer.put_documents(replace(d, doc_id=f"{d.doc_id}-{copy}") for d in batch)
+        # 100 sources, so that one source keeps about 1% of the documents.
+        indexer.put_documents(
+            replace(d, doc_id=f"{d.doc_id}-{copy}", source=f"source-{n % 100:02d}")
+            for n, d in enumerate(batch, start=copy * len(evalset.documents)))
         copy += 1
     seconds = time.perf_counter() - started
     with folder.writer_lock():
@@ -119,7 +124,7 @@ def build(config, size: int) -> dict[str, float]:
             "chunks_per_s": round(status["chunks"] / seconds, 1)}
 
 
-def ask(config, questions: list[str]) -> dict[str, float]:
+def ask(config, questions: list[str], filters=None) -> dict[str, float]:
     engine = LocalEngine(config)
     opened_rss = rss_mb()
     retriever = Retriever(config, engine, RandomVectors(config.model.name))
@@ -140,7 +145,7 @@ def ask(config, questions: list[str]) -> dict[str, float]:
     totals = []
     for question in questions:
         started = time.perf_counter()
-        retriever.ask(question, top_k=5, mode="hybrid")
+        retriever.ask(question, top_k=5, mode="hybrid", **({"filters": filters} if filters else {}))
         totals.append((time.perf_counter() - started) * 1000)
     engine.close()
     row = {"ask_p50_ms": round(statistics.median(totals), 1),
@@ -168,6 +173,9 @@ def main() -> int:
             config = load_config(args.config).replace(index_dir=Path(folder) / "index")
             row = {"target": size} | build(config, size)
             row |= ask(config, questions)
+            filtered = ask(config, questions, Filters(sources=("source-07",)))
+            row["filtered_1pct_p50_ms"] = filtered["ask_p50_ms"]
+            row["filtered_1pct_p95_ms"] = filtered["ask_p95_ms"]
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     columns = list(rows[0])

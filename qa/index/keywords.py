@@ -63,12 +63,12 @@ def document_frequencies(db: sqlite3.Connection, tokens: list[str]) -> dict[str,
 
 def search_keywords(
     db: sqlite3.Connection, tokens: list[str], k: int, among: list[int] | None = None,
-    within: tuple[str, list[object]] | None = None,
+    allowed: set[int] | None = None,
 ) -> list[tuple[int, float]]:
     """The k best (chunk id, BM25 score) pairs for query tokens, best first.
 
-    `among` limits the search to those chunk ids (to score another list's hits);
-    `within` to the chunk ids an SQL query (with its parameters) selects.
+    `among` limits the search to a few chunk ids (to score another list's hits);
+    `allowed` to any set of them (the matches are ranked, then filtered).
     """
     unique = list(dict.fromkeys(t for t in tokens if t.strip()))
     if not unique or k <= 0:
@@ -81,13 +81,21 @@ def search_keywords(
             return []
         sql += f" AND rowid IN ({','.join('?' * len(among))})"
         params.extend(int(i) for i in among)
-    if within is not None:
-        sql += f" AND rowid IN ({within[0]})"
-        params.extend(within[1])
-    sql += " ORDER BY bm25(keywords) LIMIT ?"
-    params.append(k)
+    if allowed is not None and not allowed:
+        return []
+    sql += " ORDER BY bm25(keywords)"
+    if allowed is None:
+        sql += " LIMIT ?"
+        params.append(k)
     try:
-        rows = db.execute(sql, params).fetchall()
+        cursor = db.execute(sql, params)
+        if allowed is None:
+            rows = cursor.fetchall()
+        else:
+            rows = []
+            while len(rows) < k and (batch := cursor.fetchmany(512)):
+                rows.extend(row for row in batch if row[0] in allowed)
+            rows = rows[:k]
     except sqlite3.OperationalError as exc:
         if "fts5" not in str(exc) and "syntax" not in str(exc):
             raise

@@ -261,11 +261,13 @@ class StoreReader:
                        filters: Filters | None = None) -> list[tuple[int, float]]:
         if filters is None or filters.is_empty():
             return keywords.search_keywords(self.db, tokens, k, among)
-        where, params = filter_sql(filters)
-        return keywords.search_keywords(
-            self.db, tokens, k, among,
-            within=(f"SELECT c.id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}",
-                    params))
+        # FTS5 evaluates a rowid constraint one row at a time (100 ms for a 1% filter
+        # at 40k chunks against 6 ms unfiltered): rank every match once instead and
+        # keep the first k the filters allow.
+        allowed = set(self.chunk_ids_matching(filters))
+        if among is not None:
+            allowed &= set(among)
+        return keywords.search_keywords(self.db, tokens, k, allowed=allowed)
 
     def chunk_ids_matching(self, filters: Filters) -> list[int]:
         """Every chunk of the documents the filters keep."""
