@@ -78,7 +78,8 @@ def writable_engine(config: Config,
 
 
 @contextmanager
-def fresh_engine(config: Config, dimension: int) -> Iterator[Engine]:
+def fresh_engine(config: Config, dimension: int,
+                 wait_seconds: float = 30.0) -> Iterator[Engine]:
     """A new, empty index to fill in the block; it replaces the configured one when the
     block ends without an error (local: atomically; Milvus: the collection and side store
     are dropped at the start, so an interrupted fill leaves a partial index)."""
@@ -95,7 +96,7 @@ def fresh_engine(config: Config, dimension: int) -> Iterator[Engine]:
     from qa.index.local_engine import LocalEngine, create_index
 
     folder = IndexFolder(config.index_dir)
-    with folder.writer_lock():
+    with folder.writer_lock(wait_seconds=wait_seconds):
         folder.remove_leftovers()
         store_dir = create_index(config, folder.path, dimension, make_live=False)
         local = LocalEngine(config, folder.path, store_dir=store_dir, locked=True)
@@ -109,6 +110,7 @@ def fresh_engine(config: Config, dimension: int) -> Iterator[Engine]:
         local.close()
         folder.make_current(store_dir)
         folder.remove_leftovers()
+        folder.remove_legacy_files()
 
 
 def scratch_config(config: Config, folder: Path) -> Config:

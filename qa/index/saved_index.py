@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +22,6 @@ from qa.index.engine import Engine
 from qa.index.engines import fresh_engine, open_engine, writable_engine
 from qa.index.indexer import Indexer, IndexReport, Progress
 from qa.index.layout import IndexFolder
-from qa.index.local_engine import LocalEngine, create_index
 from qa.index.manifest import check_manifest, read_manifest  # noqa: F401 - re-exported
 from qa.index.store import API_ORIGIN, STORE_FILE, StoreReader, connect
 from qa.ingest.document import Document
@@ -57,34 +55,12 @@ def sync_index(
         raise QAError(f"cannot read the corpus folder {corpus_dir} (permission denied); "
                       "check its permissions")
     embedder = _once(embedder)
-    if config.engine != "local":
-        return _sync_elsewhere(config, embedder, corpus_dir, rebuild, progress)
-    if rebuild or folder.is_legacy():
-        if folder.is_legacy():
-            logger.warning("converting the old index format at %s", folder.path)
-        return _rebuild(config, embedder, folder, corpus_dir, progress)
-    with folder.writer_lock():
-        folder.remove_leftovers()
-        if folder.current_store() is None:
-            create_index(config, folder.path, embedder().dimension)
-    engine = LocalEngine(config, folder.path)
-    try:
-        _refuse_emptying(engine, corpus_dir, config)
-        report = Indexer(config, engine, embedder, progress).sync(corpus_dir)
-        with folder.writer_lock():
-            engine.save_vector_cache()
-    finally:
-        engine.close()
-    return report
-
-
-def _sync_elsewhere(config: Config, embedder: EmbedderFactory, corpus_dir: Path,
-                    rebuild: bool, progress: Callable[[Progress], None] | None) -> IndexReport:
-    """Sync an index that does not live in index_dir (Milvus). A rebuild starts from an
-    empty index: documents sent through the API are not carried over."""
+    config = config.replace(index_dir=folder.path)
+    if config.engine == "local" and folder.is_legacy():
+        logger.warning("converting the old index format at %s", folder.path)
+        rebuild = True
     if rebuild:
-        with fresh_engine(config, embedder().dimension) as engine:
-            return Indexer(config, engine, embedder, progress).sync(corpus_dir)
+        return _rebuild(config, embedder, folder, corpus_dir, progress)
     with writable_engine(config, embedder) as engine:
         _refuse_emptying(engine, corpus_dir, config)
         return Indexer(config, engine, embedder, progress).sync(corpus_dir)
@@ -110,31 +86,25 @@ def _refuse_emptying(engine: Engine, corpus_dir: Path, config: Config) -> None:
 
 def _rebuild(config: Config, embedder: EmbedderFactory, folder: IndexFolder,
              corpus_dir: Path, progress: Callable[[Progress], None] | None) -> IndexReport:
-    with folder.writer_lock(wait_seconds=5.0):
-        folder.remove_leftovers()
-        try:
-            old_store = None if folder.is_legacy() else folder.current_store()
-        except QAError as exc:
-            # A damaged pointer is what a rebuild is for; only carrying over is lost.
-            logger.warning("rebuilding without carrying documents over: %s", exc)
-            old_store = None
-        store_dir = create_index(config, folder.path, embedder().dimension, make_live=False)
-        engine = LocalEngine(config, folder.path, store_dir=store_dir, locked=True)
-        try:
-            indexer = Indexer(config, engine, embedder, progress)
-            report = indexer.sync(corpus_dir)
-            carried = _carry_over(old_store, corpus_dir, indexer)
-            report.added.extend(carried)
-            engine.save_vector_cache()
-        except BaseException:
-            engine.close()
-            shutil.rmtree(store_dir, ignore_errors=True)
-            raise
-        engine.close()
-        folder.make_current(store_dir)
-        folder.remove_leftovers()
-        folder.remove_legacy_files()
+    """A new index of the corpus, live once complete. On the local engine the documents
+    no corpus file gives are carried over from the old store; on Milvus the rebuild
+    starts empty, so documents sent through the API are not carried over."""
+    with fresh_engine(config, embedder().dimension, wait_seconds=5.0) as engine:
+        # Under the rebuild's writer lock the old store is still the live one.
+        old_store = _old_store(folder) if config.engine == "local" else None
+        indexer = Indexer(config, engine, embedder, progress)
+        report = indexer.sync(corpus_dir)
+        report.added.extend(_carry_over(old_store, corpus_dir, indexer))
     return report
+
+
+def _old_store(folder: IndexFolder) -> Path | None:
+    try:
+        return None if folder.is_legacy() else folder.current_store()
+    except QAError as exc:
+        # A damaged pointer is what a rebuild is for; only carrying over is lost.
+        logger.warning("rebuilding without carrying documents over: %s", exc)
+        return None
 
 
 def _carry_over(old_store: Path | None, corpus_dir: Path, indexer: Indexer) -> list[str]:
