@@ -79,8 +79,7 @@ class LocalSnapshot(StoreReader):
                 return [(allowed[i], float(scores[i])) for i in best]
             hits = self._faiss.search(vector, k, allowed=allowed)
         # Hits of chunks removed since FAISS was last refreshed are dropped.
-        present = self.existing([i for i, _ in hits])
-        return [(i, s) for i, s in hits if i in present]
+        return self.in_snapshot(hits)
 
     def vectors(self, ids: list[int]) -> np.ndarray:  # type: ignore[override]
         return super().vectors(ids, self._faiss.dimension)

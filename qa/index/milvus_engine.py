@@ -69,17 +69,13 @@ class MilvusSnapshot(StoreReader):
         super().__init__(db)
         self._engine = engine
 
-    def _live(self, hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        present = self.existing([i for i, _ in hits])
-        return [(i, s) for i, s in hits if i in present]
-
     def vector_search(self, vector: np.ndarray, k: int,
                       filters: Filters | None = None) -> list[tuple[int, float]]:
         if k <= 0:
             return []
         hits = self._engine.search([np.asarray(vector, dtype=np.float32).tolist()], "vector",
                                    k, milvus_filter(filters))
-        return self._live(hits)
+        return self.in_snapshot(hits)
 
     def keyword_search(self, tokens: list[str], k: int, among: list[int] | None = None,
                        filters: Filters | None = None) -> list[tuple[int, float]]:
@@ -97,7 +93,7 @@ class MilvusSnapshot(StoreReader):
                                    expression)
         # Milvus Lite reports BM25 as a negative distance, a server as a positive one: the
         # score is its size. Never threshold on it; fusion rescales it per question.
-        return self._live([(i, abs(s)) for i, s in hits])
+        return self.in_snapshot([(i, abs(s)) for i, s in hits])
 
     def vectors(self, ids: list[int]) -> np.ndarray:  # type: ignore[override]
         """The stored vectors of these chunks, in that order (zeros for a missing one)."""

@@ -193,6 +193,8 @@ class StoreReader:
 
     def __init__(self, db: sqlite3.Connection):
         self.db = db
+        # Chunk ids per filter: both searches of a filtered question need them.
+        self._matching: dict[Filters, list[int]] = {}
 
     def meta(self, key: str) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -221,13 +223,15 @@ class StoreReader:
         ).fetchall()
         return {row["id"]: StoredChunk(**dict(row)) for row in rows}
 
-    def existing(self, ids: list[int]) -> set[int]:
-        """Those of `ids` that are chunks in this snapshot."""
-        if not ids:
-            return set()
-        marks = ",".join("?" * len(ids))
-        return {row[0] for row in self.db.execute(
-            f"SELECT id FROM chunks WHERE id IN ({marks})", [int(i) for i in ids])}
+    def in_snapshot(self, hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """The (chunk id, score) hits whose chunks exist in this snapshot: a search
+        index outside the store may still hold chunks removed since."""
+        if not hits:
+            return []
+        marks = ",".join("?" * len(hits))
+        present = {row[0] for row in self.db.execute(
+            f"SELECT id FROM chunks WHERE id IN ({marks})", [int(i) for i, _ in hits])}
+        return [(i, s) for i, s in hits if i in present]
 
     def vectors(self, ids: list[int], dimension: int) -> np.ndarray:
         """The stored vectors of these chunks, in that order (zeros for a missing one)."""
@@ -271,9 +275,12 @@ class StoreReader:
 
     def chunk_ids_matching(self, filters: Filters) -> list[int]:
         """Every chunk of the documents the filters keep."""
-        where, params = filter_sql(filters)
-        return [row[0] for row in self.db.execute(
-            f"SELECT c.id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}", params)]
+        if filters not in self._matching:
+            where, params = filter_sql(filters)
+            self._matching[filters] = [row[0] for row in self.db.execute(
+                f"SELECT c.id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}",
+                params)]
+        return self._matching[filters]
 
     def matching_documents(self, filters: Filters) -> int:
         """How many documents the filters keep."""
