@@ -49,12 +49,8 @@
   var queue = Promise.resolve();
   var focusAfterClose = null;  // where focus goes when the panel closes (else its button)
 
-  function element(tag, className, text) {
-    var el = document.createElement(tag);
-    if (className) el.className = className;
-    if (text !== undefined && text !== null) el.textContent = String(text);
-    return el;
-  }
+  var element = window.NewsQA.cards.element;
+  var readJson = window.NewsQA.cards.readJson;
 
   function announce(text) {
     announcer.textContent = text;
@@ -106,12 +102,7 @@
   // ---- Reading: health, sources, documents
 
   function getJson(url) {
-    return fetch(url, { headers: headers() }).then(function (response) {
-      return response.json().then(
-        function (body) { return { ok: response.ok, status: response.status, body: body }; },
-        function () { return { ok: false, status: response.status, body: null }; }
-      );
-    });
+    return fetch(url, { headers: headers() }).then(readJson);
   }
 
   function showHealth(health) {
@@ -334,12 +325,7 @@
   function deleteDocument(doc) {
     return fetch("/api/documents/" + encodeURIComponent(doc.doc_id), {
       method: "DELETE", headers: headers(),
-    }).then(function (response) {
-      return response.json().then(
-        function (body) { return { ok: response.ok, status: response.status, body: body }; },
-        function () { return { ok: false, status: response.status, body: null }; }
-      );
-    }, function () { return { ok: false, status: 0, body: null }; });
+    }).then(readJson, function () { return { ok: false, status: 0, body: null }; });
   }
 
   // A row in the results list: a file's name, its progress, then what became of it.

@@ -20,6 +20,14 @@
     announcer.textContent = text;
   }
 
+  // A response as {ok, status, body}: the body is null when it is not JSON.
+  function readJson(response) {
+    return response.json().then(
+      function (body) { return { ok: response.ok, status: response.status, body: body }; },
+      function () { return { ok: false, status: response.status, body: null }; }
+    );
+  }
+
   function httpUrl(url) {
     if (typeof url !== "string") return null;
     try {
@@ -237,6 +245,9 @@
 
   window.NewsQA = window.NewsQA || {};
   window.NewsQA.cards = {
+    element: element,
+    announce: announce,
+    readJson: readJson,
     answerBlock: answerBlock,
     citationLine: citationLine,
     filterLine: filterLine,

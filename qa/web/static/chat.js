@@ -25,19 +25,10 @@
   var conversation = document.getElementById("conversation");
   var welcome = document.getElementById("welcome");
   var clearButton = document.getElementById("clear-history");
-  var announcer = document.getElementById("announcer");
   var busy = false;
 
-  function element(tag, className, text) {
-    var el = document.createElement(tag);
-    if (className) el.className = className;
-    if (text !== undefined && text !== null) el.textContent = String(text);
-    return el;
-  }
-
-  function announce(text) {
-    announcer.textContent = text;
-  }
+  var element = cards.element;
+  var announce = cards.announce;
 
   function addBubble(className, text) {
     var bubble = element("div", "bubble " + className, text);
@@ -109,12 +100,7 @@
       body: JSON.stringify(request),
       signal: controller.signal,
     })
-      .then(function (response) {
-        return response.json().then(
-          function (body) { return { ok: response.ok, status: response.status, body: body }; },
-          function () { return { ok: false, status: response.status, body: null }; }
-        );
-      })
+      .then(cards.readJson)
       .then(function (result) {
         loading.remove();
         if (result.ok) {

@@ -22,12 +22,7 @@
   var summaryText = document.getElementById("filter-summary-text");
   var clear = document.getElementById("filter-clear");
 
-  function element(tag, className, text) {
-    var el = document.createElement(tag);
-    if (className) el.className = className;
-    if (text !== undefined && text !== null) el.textContent = String(text);
-    return el;
-  }
+  var element = cards.element;
 
   function sourceInputs() {
     return Array.prototype.slice.call(sourceList.querySelectorAll("input[type=checkbox]"));
