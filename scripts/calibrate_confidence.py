@@ -7,7 +7,14 @@ questions asked of the CMRC pool). For each question the best hybrid passage's
 scored: precision/recall of flagging the off-topic ones as not confident. The best
 pair keeps 95% of on-topic questions confident and flags the most off-topic ones.
 
-    .venv/bin/python scripts/calibrate_confidence.py --json artifacts/confidence.json
+With --news, a third pool is built from the news set's articles (all files given):
+on-topic = its questions, off-topic = CMRC/DRCD questions and the questions of
+benchmarks/news/off_topic_questions.txt (things not in the archive). Its first file's
+questions take part in choosing the thresholds; the other files' questions (and half of
+the off-topic ones) are only reported, as held out.
+
+    .venv/bin/python scripts/calibrate_confidence.py --json artifacts/confidence.json \
+        --news benchmarks/news/news_dev.json benchmarks/news/news_heldout.json
 """
 
 from __future__ import annotations
@@ -29,9 +36,15 @@ BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
 CMRC = [BENCH / "cmrc2018/cmrc2018_dev.json", BENCH / "cmrc2018/cmrc2018_trial.json"]
 DRCD = [BENCH / "drcd/DRCD_dev.json"]
 SHIPPED = Path(__file__).resolve().parent.parent / "benchmarks/shipped_dev_questions.jsonl"
+OFF_NEWS = Path(__file__).resolve().parent.parent / "benchmarks/news/off_topic_questions.txt"
 
 
 def features(retriever: Retriever, questions: list[str]) -> list[tuple[float, float]]:
+    return [f[:2] for f in features_and_docs(retriever, questions)]
+
+
+def features_and_docs(retriever: Retriever, questions: list[str]) -> list[tuple]:
+    """(cosine, coverage, doc id) of each question's best hybrid passage."""
     vectors = retriever.embedder.embed_queries([retriever.embedding_text(q) for q in questions])
     out = []
     for text, vector in zip(questions, vectors, strict=True):
@@ -39,7 +52,7 @@ def features(retriever: Retriever, questions: list[str]) -> list[tuple[float, fl
         best = retriever.rank(query, "hybrid", 1)[0]
         with retriever.engine.snapshot() as snapshot:
             chunk = snapshot.chunks([best.chunk_id])[best.chunk_id]
-        out.append(retriever.confidence_features(query, chunk, best))
+        out.append((*retriever.confidence_features(query, chunk, best), chunk.doc_id))
     return out
 
 
@@ -52,6 +65,8 @@ def main() -> int:
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--sample", type=int, default=400)
     parser.add_argument("--json", dest="json_out", type=Path)
+    parser.add_argument("--news", nargs="+", type=Path, default=[],
+                        help="news set files (SQuAD format); the first one is tuned on")
     args = parser.parse_args()
     config = load_config(args.config)
     embedder = cached(load_embedder(config), config)
@@ -80,6 +95,11 @@ def main() -> int:
         )
         index.close()
 
+    held_out: set[str] = set()
+    wrong_rank1: dict[str, list] = {}
+    if args.news:
+        news_setups(config, embedder, args, setups, held_out, wrong_rank1)
+
     grid = [(s / 100, c / 20) for s in range(80, 96) for c in range(0, 21)]
 
     def score(pair, on, off):
@@ -95,7 +115,8 @@ def main() -> int:
         # Wrongly doubting a real question costs more than trusting an off-topic one
         # (its passages are listed either way): keep 95% of on-topic questions
         # confident in every setup, then flag as many off-topic ones as possible.
-        scores = [score(pair, on, off) for on, off in setups.values()]
+        scores = [score(pair, on, off) for name, (on, off) in setups.items()
+                  if name not in held_out]
         kept = min(s[2] for s in scores)
         return (kept >= 0.95, min(s[1] for s in scores), kept)
 
@@ -109,13 +130,48 @@ def main() -> int:
             p, r, kept = score(pair, on, off)
             print(f"{label:<8} similarity>={pair[0]:.2f} or coverage>={pair[1]:.2f}  "
                   f"{name:<10} on={len(on)} off={len(off)}  precision {p:.3f}  recall {r:.3f}  "
-                  f"on-topic kept {kept:.3f}")
+                  f"on-topic kept {kept:.3f}" + ("  (held out)" if name in held_out else ""))
             rows.append({"thresholds": label, "similarity": pair[0], "coverage": pair[1],
-                         "setup": name, "precision": p, "recall": r, "on_topic_kept": kept})
+                         "setup": name, "precision": p, "recall": r, "on_topic_kept": kept,
+                         "held_out": name in held_out})
+        for name, wrong in wrong_rank1.items():
+            flagged = sum(not (f[0] >= pair[0] or f[1] >= pair[1]) for f in wrong)
+            print(f"{label:<8} {name}: {len(wrong)} wrong rank-1 answers, "
+                  f"{flagged} of them flagged not confident")
+            rows.append({"thresholds": label, "setup": name, "wrong_rank1": len(wrong),
+                         "wrong_rank1_flagged": flagged})
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(rows, indent=2), "utf-8")
     return 0
+
+
+def news_setups(config, embedder, args, setups, held_out, wrong_rank1) -> None:
+    """The news pool: tuning and held-out setups (see the module docstring)."""
+    news = read_squad(args.news)
+    off = sample([q.question for q in read_squad(CMRC[:1] + DRCD).questions], args.sample)
+    if OFF_NEWS.exists():
+        off += [line.strip() for line in OFF_NEWS.read_text("utf-8").splitlines()
+                if line.strip() and not line.startswith("#")]
+    off = sample(off, len(off), seed=11)
+    with tempfile.TemporaryDirectory() as folder:
+        pool_config = config.replace(index_dir=Path(folder) / "index")
+        build_index_from_documents(pool_config, embedder, news.documents, pool_config.index_dir)
+        index = open_index(pool_config)
+        retriever = Retriever(pool_config, index, embedder)
+        off_features = features(retriever, off)
+        half = len(off_features) // 2
+        for n, path in enumerate(args.news):
+            asked = [q for q in news.questions if q.file == path.name]
+            found = features_and_docs(retriever, [q.question for q in asked])
+            name = f"news {path.stem}"
+            own_off = off_features[:half] if n == 0 else off_features[half:]
+            setups[name] = ([f[:2] for f in found], own_off)
+            wrong_rank1[name] = [f[:2] for f, q in zip(found, asked, strict=True)
+                                 if f[2] != q.paragraph_id]
+            if n > 0:
+                held_out.add(name)
+        index.close()
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ def collect(paths: list[Path], config_path: str, dump: Path | None):
     evalset = read_squad(paths)
     embedder = cached(load_embedder(config), config)
     rows = []
+    extras = []
     with tempfile.TemporaryDirectory() as folder:
         index_dir = Path(folder) / "index"
         build_index_from_documents(config, embedder, evalset.documents, index_dir)
@@ -40,6 +41,8 @@ def collect(paths: list[Path], config_path: str, dump: Path | None):
             ids = [row[0] for row in snapshot.db.execute("SELECT id FROM chunks")]
             stored = snapshot.chunks(ids)
         doc_of = {chunk_id: chunk.doc_id for chunk_id, chunk in stored.items()}
+        texts = {chunk_id: "\n".join(p for p in (c.title, c.section, c.text) if p)
+                 for chunk_id, c in stored.items()}
         vectors = embedder.embed_queries(
             [retriever.embedding_text(q.question) for q in evalset.questions])
         for n, (question, vector) in enumerate(zip(evalset.questions, vectors, strict=True)):
@@ -53,10 +56,14 @@ def collect(paths: list[Path], config_path: str, dump: Path | None):
                 best = max(k, key=k.__getitem__)
                 coverage = retriever.keyword_coverage(query, stored[best])
             rows.append((question.file, question.paragraph_id, v, k, coverage))
+            extras.append({"question": question.question, "tokens": query.tokens,
+                           "idf": query.idf, "answers": question.answers})
             if n % 500 == 0:
                 print(f"{n}/{len(evalset.questions)}", file=sys.stderr)
     if dump:
-        dump.write_bytes(pickle.dumps((rows, doc_of)))
+        # rows and doc_of as before; extras (question text, tokens, idf, answers per row)
+        # and the chunk texts let scripts/fusion_features.py compute more features offline.
+        dump.write_bytes(pickle.dumps((rows, doc_of, extras, texts)))
     return rows, doc_of
 
 
@@ -77,7 +84,7 @@ def main() -> int:
     parser.add_argument("--load", type=Path)
     args = parser.parse_args()
     if args.load:
-        rows, doc_of = pickle.loads(args.load.read_bytes())
+        rows, doc_of = pickle.loads(args.load.read_bytes())[:2]
     else:
         rows, doc_of = collect(args.files, args.config, args.dump)
     methods = {
