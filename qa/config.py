@@ -66,6 +66,7 @@ class RetrievalConfig:
     candidates: int = 50
     vector_weight_min: float = 0.25
     vector_weight_max: float = 0.6
+    cosine_range_floor: float = 0.0
     confident_similarity: float = 0.85
     confident_coverage: float = 0.9
     collapse_duplicates: bool = True
@@ -304,7 +305,8 @@ def _check_ranges(instance: Any, where: str) -> None:
             raise ConfigError(f"{where}: top_k must not exceed max_top_k")
         if instance.mode not in MODES:
             raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}")
-        names = ("vector_weight_min", "vector_weight_max", "confident_similarity",
+        names = ("vector_weight_min", "vector_weight_max", "cosine_range_floor",
+                 "confident_similarity",
                  "confident_coverage", "duplicate_similarity")
         for name in names:
             if not 0.0 <= getattr(instance, name) <= 1.0:

@@ -15,26 +15,34 @@ class Candidate:
     score: float
 
 
-def _min_max(values: dict[int, float]) -> dict[int, float]:
+def _min_max(values: dict[int, float], range_floor: float = 0.0) -> dict[int, float]:
+    """Each value's place between the lowest and the highest, 0-1; with `range_floor`,
+    the range divided by is at least that, so a tiny spread is not stretched to 0-1."""
     if not values:
         return {}
     low, high = min(values.values()), max(values.values())
-    if high - low <= 1e-12:
+    spread = max(high - low, range_floor)
+    if spread <= 1e-12:
         return {key: 1.0 if high > 0 else 0.0 for key in values}
-    return {key: (value - low) / (high - low) for key, value in values.items()}
+    return {key: (value - low) / spread for key, value in values.items()}
 
 
 def blend(
-    vector: dict[int, float], keyword: dict[int, float], vector_weight: float
+    vector: dict[int, float], keyword: dict[int, float], vector_weight: float,
+    cosine_range_floor: float = 0.0,
 ) -> list[Candidate]:
     """Rank the union of candidates by a weighted sum of min-max normalised scores.
 
     Both maps must score every candidate (a chunk no query term matched has
     keyword score 0). Normalising within the candidates puts the two scales
     (cosine about 0.7–0.95, BM25 unbounded) on the same footing per question.
+    The cosines are divided by their range or `cosine_range_floor`, whichever is
+    larger: when a question's candidates lie within a few hundredths of cosine (a
+    large pool of similar news), a 0.02 lead is then a 0.02 lead, not a quarter of
+    the scale that outvotes a clear keyword lead.
     """
     ids = set(vector) | set(keyword)
-    v = _min_max({i: vector.get(i, 0.0) for i in ids})
+    v = _min_max({i: vector.get(i, 0.0) for i in ids}, cosine_range_floor)
     k = _min_max({i: keyword.get(i, 0.0) for i in ids})
     candidates = [
         Candidate(i, vector.get(i, 0.0), keyword.get(i, 0.0),

@@ -135,7 +135,8 @@ class Retriever:
         with self.stages.timed("fusion"):
             if mode == "hybrid":
                 self._complete(snapshot, query, vector, keyword)
-                ranked = blend(vector, keyword, self._vector_weight(snapshot, query, keyword))
+                ranked = blend(vector, keyword, self._vector_weight(snapshot, query, keyword),
+                               self.config.retrieval.cosine_range_floor)
             else:
                 ranked = single(vector, keyword, by=mode)
         top = ranked[:limit]

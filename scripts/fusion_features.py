@@ -145,6 +145,12 @@ def main() -> int:
         for w in (0.3, 0.5):
             variants[f"fixed cos scale s={scale} w={w}"] = (
                 lambda q, ids, f, s=scale, w=w: by_score(ids, w * f[:, 0] / s + (1 - w) * f[:, 1]))
+    for floor in (0.08, 0.1, 0.12, 0.15, 0.2):
+        variants[f"product, cosine range floor {floor}"] = (
+            lambda q, ids, f, floor=floor: by_score(ids, _floored_scores(q, ids, f, floor)))
+    for scale in (0.1, 0.15):
+        variants[f"adaptive weight, fixed cos scale {scale}"] = (
+            lambda q, ids, f, s=scale: by_score(ids, _fixed_scores(q, f, s)))
     for floor in (0.02, 0.05):
         def zscore(q, ids, f, floor=floor):
             v = f[:, 0]
@@ -190,6 +196,19 @@ def _product_scores(q, ids) -> np.ndarray:
     w = 0.6 - 0.35 * q["coverage"]
     scores = {c.chunk_id: c.score for c in fusion.blend(q["v"], q["k"], w)}
     return np.array([scores[i] for i in ids])
+
+
+def _floored_scores(q, ids, f, floor) -> np.ndarray:
+    """The product's blend with the cosine's min-max range at least `floor`."""
+    w = 0.6 - 0.35 * q["coverage"]
+    v = f[:, 0]
+    spread = max(-v.min(), floor)
+    return w * (v - v.min()) / spread + (1 - w) * f[:, 1]
+
+
+def _fixed_scores(q, f, scale) -> np.ndarray:
+    w = 0.6 - 0.35 * q["coverage"]
+    return w * f[:, 0] / scale + (1 - w) * f[:, 1]
 
 
 def _with_features(prepared, fn):

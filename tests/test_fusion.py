@@ -32,3 +32,28 @@ def test_reciprocal_rank_and_single_orderings_are_stable():
     assert [c.chunk_id for c in reciprocal_rank(vector, keyword, 0.5)] == [2, 3, 1]
     assert [c.chunk_id for c in single(vector, keyword, "keyword")][:2] == [2, 3]
     assert [c.chunk_id for c in single({1: 0.5, 2: 0.5}, {}, "vector")] == [1, 2]
+
+
+# A large pool of similar news: the candidates' cosines lie within 0.06, the right
+# chunk (1) has the clear keyword lead and the lower cosine by 0.02.
+NEWS_VECTOR = {1: 0.86, 2: 0.88, 3: 0.82}
+NEWS_KEYWORD = {1: 10.0, 2: 9.0, 3: 1.0}
+
+
+def test_min_max_stretches_a_tiny_cosine_lead_until_it_outvotes_the_keywords():
+    assert blend(NEWS_VECTOR, NEWS_KEYWORD, vector_weight=0.4)[0].chunk_id == 2
+
+
+def test_a_cosine_range_floor_keeps_a_tiny_cosine_lead_small():
+    ranked = blend(NEWS_VECTOR, NEWS_KEYWORD, vector_weight=0.4, cosine_range_floor=0.2)
+    assert [c.chunk_id for c in ranked] == [1, 2, 3]
+    # The cosine side gives 0.4 x 0.06 / 0.2 at most, the keyword side 0.6 x 1.
+    assert ranked[0].score == pytest.approx(0.4 * 0.04 / 0.2 + 0.6 * 1.0)
+
+
+def test_a_floor_below_the_cosine_range_changes_nothing():
+    vector = {1: 0.95, 2: 0.70, 3: 0.80}
+    keyword = {1: 2.0, 2: 9.0, 3: 8.0}
+    plain = blend(vector, keyword, vector_weight=0.5)
+    floored = blend(vector, keyword, vector_weight=0.5, cosine_range_floor=0.2)
+    assert [(c.chunk_id, c.score) for c in plain] == [(c.chunk_id, c.score) for c in floored]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.errors import InvalidQuestionError
+from qa.errors import ConfigError, InvalidQuestionError
+from qa.fusion import blend
 from qa.index.saved_index import build_index, open_index
 from qa.retriever import Retriever
 from tests.fakes import FakeEmbedder
@@ -75,3 +76,35 @@ def test_the_vector_share_grows_as_fewer_question_words_match(retriever):
         hits = dict(snapshot.keyword_search(partly.tokens, 5))
         weight = retriever._vector_weight(snapshot, partly, hits)
     assert settings.vector_weight_min < weight < settings.vector_weight_max
+
+
+@pytest.mark.parametrize("floor", [0.0, 1.0])
+def test_hybrid_ranks_by_the_blend_with_the_configured_cosine_range_floor(
+        tmp_path, make_config, floor):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in ARTICLES.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    config = make_config(chunking={"max_chars": 60, "min_chars": 10},
+                         retrieval={"cosine_range_floor": floor, "vector_weight_min": 0.5,
+                                    "vector_weight_max": 0.5})
+    embedder = FakeEmbedder()
+    build_index(config, embedder, corpus, config.index_dir)
+    retriever = Retriever(config, open_index(config), embedder)
+    try:
+        ranked = retriever.rank(retriever.prepare("宜宾白酒产业的营业收入"), "hybrid", 50)
+    finally:
+        retriever.engine.close()
+    expected = blend({c.chunk_id: c.vector for c in ranked},
+                     {c.chunk_id: c.keyword for c in ranked}, 0.5, floor)
+    assert [(c.chunk_id, c.score) for c in ranked] == [(c.chunk_id, c.score) for c in expected]
+    spread = max(c.vector for c in ranked) - min(c.vector for c in ranked)
+    assert spread < 1.0
+    if floor == 1.0:
+        # The cosine side adds at most 0.5 x its spread; the keyword side up to 0.5.
+        assert max(c.score for c in ranked) <= 0.5 * spread + 0.5 + 1e-9
+
+
+def test_a_cosine_range_floor_outside_0_to_1_is_rejected(make_config):
+    with pytest.raises(ConfigError, match="cosine_range_floor"):
+        make_config(retrieval={"cosine_range_floor": 1.5})
