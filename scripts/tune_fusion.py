@@ -7,11 +7,13 @@ method/weight in the grid. Prints recall@1 / MRR@10 per method. `--dump FILE`
 keeps the candidates so that `--load FILE` can try new methods in seconds.
 
     .venv/bin/python scripts/tune_fusion.py ../shared/benchmarks/drcd/DRCD_dev.json
+    .venv/bin/python scripts/tune_fusion.py --shipped benchmarks/shipped_dev_questions.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 import sys
 import tempfile
@@ -20,14 +22,39 @@ from pathlib import Path
 from qa import fusion
 from qa.cli import cached, load_embedder
 from qa.config import load_config
-from qa.evaluation import metrics, paragraph_ranking, read_squad
+from qa.evaluation import EvalQuestion, EvalSet, metrics, paragraph_ranking, read_squad
+from qa.highlight import _QUESTION_PHRASE as QUESTION_PHRASE
 from qa.index.saved_index import build_index_from_documents, open_index
-from qa.retriever import Retriever
+from qa.ingest.loader import load_corpus
+from qa.retriever import Query, Retriever
 
 
-def collect(paths: list[Path], config_path: str, dump: Path | None):
+def shipped_set(config, path: Path) -> EvalSet:
+    """The shipped corpus's documents and the questions of a JSONL file
+    ({"question", "answer", "doc_id"}), as an eval set: real news, several reports
+    per file, headlines and sections as the product reads them."""
+    documents = load_corpus(config.corpus_dir, config.ingest).documents
+    cases = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+    questions = [EvalQuestion(path.name, c["question"], c["doc_id"], (c["answer"],))
+                 for c in cases]
+    return EvalSet(documents, questions, {path.name: len(documents)})
+
+
+def without_question_words(query: Query) -> Query:
+    """The query less the tokens inside a question phrase (什么时候, 多少, 哪一年…):
+    rare in news text, so they weigh much in BM25 without being evidence."""
+    phrases = [m.group() for m in QUESTION_PHRASE.finditer(query.text)]
+    keep = [t for t in query.tokens if not any(t in phrase for phrase in phrases)]
+    if not keep:
+        return query
+    return Query(query.text, query.vector, keep, {t: w for t, w in query.idf.items()
+                                                  if t in keep})
+
+
+def collect(paths: list[Path], config_path: str, dump: Path | None,
+            shipped: Path | None = None, drop_question_words: bool = False):
     config = load_config(config_path)
-    evalset = read_squad(paths)
+    evalset = shipped_set(config, shipped) if shipped else read_squad(paths)
     embedder = cached(load_embedder(config), config)
     rows = []
     extras = []
@@ -48,6 +75,8 @@ def collect(paths: list[Path], config_path: str, dump: Path | None):
         for n, (question, vector) in enumerate(zip(evalset.questions, vectors, strict=True)):
             with index.snapshot() as snapshot:
                 query = retriever.prepare(question.question, vector=vector, snapshot=snapshot)
+                if drop_question_words:
+                    query = without_question_words(query)
                 v = dict(snapshot.vector_search(query.vector, 50))
                 k = dict(snapshot.keyword_search(query.tokens, 50))
                 retriever._complete(snapshot, query, v, k)
@@ -78,15 +107,20 @@ def score(rows, doc_of, rank_fn):
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("files", nargs="*", type=Path)
+    parser.add_argument("--shipped", type=Path,
+                        help="a JSONL of questions about the shipped corpus (instead of files)")
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--dump", type=Path)
+    parser.add_argument("--drop-question-words", action="store_true",
+                        help="leave question phrases (什么时候, 多少…) out of the keyword query")
     parser.add_argument("--load", type=Path)
     args = parser.parse_args()
     if args.load:
         rows, doc_of = pickle.loads(args.load.read_bytes())[:2]
     else:
-        rows, doc_of = collect(args.files, args.config, args.dump)
+        rows, doc_of = collect(args.files, args.config, args.dump, args.shipped,
+                               args.drop_question_words)
     methods = {
         "vector": lambda v, k, c: fusion.single(v, k, "vector"),
         "keyword": lambda v, k, c: fusion.single(v, k, "keyword"),
