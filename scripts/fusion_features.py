@@ -11,6 +11,7 @@ of the other files are held out.
     .venv/bin/python scripts/tune_fusion.py FILES... --dump artifacts/fusion_x.pkl
     .venv/bin/python scripts/fusion_features.py artifacts/fusion_*.pkl \\
         --tune cmrc2018_trial.json news_dev.json --json artifacts/fusion_variants.json
+    .venv/bin/python scripts/fusion_features.py --table artifacts/fusion_variants.json
 """
 
 from __future__ import annotations
@@ -117,12 +118,15 @@ def by_score(ids, scores):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dumps", nargs="+", type=Path)
+    parser.add_argument("dumps", nargs="*", type=Path)
+    parser.add_argument("--table", type=Path, help="print a --json result as a Markdown table")
     parser.add_argument("--tune", nargs="+", default=[], help="file names fitted on")
     parser.add_argument("--report", nargs="+", help="file names to print (default: all); "
                         "leave held-out files out while tuning")
     parser.add_argument("--json", dest="json_out", type=Path)
     args = parser.parse_args()
+    if args.table:
+        return print_table(json.loads(args.table.read_text("utf-8")))
     started = time.time()
     questions, doc_of, texts = load(args.dumps)
     tokenizer = Tokenizer()
@@ -189,6 +193,19 @@ def main() -> int:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps({"tuned_on": args.tune, "results": results},
                                             indent=2), "utf-8")
+    return 0
+
+
+def print_table(saved: dict) -> int:
+    results = saved["results"]
+    files = sorted({f for per_file in results.values() for f in per_file},
+                   key=lambda f: (f not in saved["tuned_on"], f))
+    print("| variant | " + " | ".join(
+        f"{Path(f).stem}{' (tuning)' if f in saved['tuned_on'] else ''}" for f in files) + " |")
+    print("|---" * (len(files) + 1) + "|")
+    for name, per_file in results.items():
+        print(f"| {name} | " + " | ".join(f"{per_file[f]['recall@1']:.3f}" if f in per_file
+                                           else "" for f in files) + " |")
     return 0
 
 
