@@ -149,6 +149,13 @@ def main() -> int:
         for w in (0.3, 0.5):
             variants[f"fixed cos scale s={scale} w={w}"] = (
                 lambda q, ids, f, s=scale, w=w: by_score(ids, w * f[:, 0] / s + (1 - w) * f[:, 1]))
+    for scale in (0.05, 0.1):
+        for w in (0.3, 0.5):
+            # Neither score rescaled per question: cosine on a fixed scale, BM25 over
+            # the question's best possible (the sum of its words' idf: each word once
+            # in a passage of average length).
+            variants[f"cos scale s={scale} w={w}, BM25 / best possible"] = (
+                lambda q, ids, f, s=scale, w=w: by_score(ids, _absolute_scores(q, ids, s, w)))
     for floor in (0.08, 0.1, 0.12, 0.15, 0.2):
         variants[f"product, cosine range floor {floor}"] = (
             lambda q, ids, f, floor=floor: by_score(ids, _floored_scores(q, ids, f, floor)))
@@ -221,6 +228,13 @@ def _floored_scores(q, ids, f, floor) -> np.ndarray:
     v = f[:, 0]
     spread = max(-v.min(), floor)
     return w * (v - v.min()) / spread + (1 - w) * f[:, 1]
+
+
+def _absolute_scores(q, ids, scale, w) -> np.ndarray:
+    best_possible = sum(q["idf"].values()) or 1.0
+    v = np.array([q["v"].get(i, 0.0) for i in ids])
+    k = np.array([q["k"].get(i, 0.0) for i in ids])
+    return w * v / scale + (1 - w) * k / best_possible
 
 
 def _fixed_scores(q, f, scale) -> np.ndarray:
