@@ -71,13 +71,21 @@ def run_level(url: str, clients: int, total: int, questions: list[str],
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
-    done = len(latencies) + errors[0]
+    return {"concurrency": clients, "latencies": latencies, "errors": errors[0],
+            "seconds": seconds}
+
+
+def summary(runs: list[dict]) -> dict:
+    """One row for the runs of one server at one concurrency."""
+    latencies = [ms for run in runs for ms in run["latencies"]]
+    errors = sum(run["errors"] for run in runs)
+    done = len(latencies) + errors
     return {
-        "concurrency": clients, "requests": done, "errors": errors[0],
+        "concurrency": runs[0]["concurrency"], "requests": done, "errors": errors,
         "p50_ms": round(percentile(latencies, 0.50), 1) if latencies else None,
         "p95_ms": round(percentile(latencies, 0.95), 1) if latencies else None,
         "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
-        "requests_per_s": round(done / seconds, 2),
+        "requests_per_s": round(done / sum(run["seconds"] for run in runs), 2),
     }
 
 
@@ -100,6 +108,9 @@ def main() -> None:
     parser.add_argument("--levels", default="1,4,8,16")
     parser.add_argument("--against", type=Path,
                         help="Another checkout to measure side by side with this one.")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="Split each level into this many rounds, alternating which "
+                             "server goes first (with --against).")
     parser.add_argument("--time-limit", type=float, default=300.0,
                         help="Seconds for the whole run, start-up excluded.")
     parser.add_argument("--json", dest="json_out", type=Path)
@@ -115,9 +126,17 @@ def main() -> None:
                 run_level(servers[name][1], 1, 1, [question], time.monotonic() + 60)
         deadline = time.monotonic() + args.time_limit
         for level in (int(x) for x in args.levels.split(",")):
-            for name, (process, url) in servers.items():
-                row = run_level(url, level, args.requests, questions, deadline)
-                rows.append({"server": name, **row, "rss_mb": resident_mb(process.pid)})
+            runs: dict[str, list[dict]] = {name: [] for name in servers}
+            for round_ in range(args.rounds):
+                # Alternate which server goes first, so neither always meets a fresher machine.
+                order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
+                for name in order:
+                    runs[name].append(run_level(servers[name][1], level,
+                                                args.requests // args.rounds, questions,
+                                                deadline))
+            for name, (process, _) in servers.items():
+                rows.append({"server": name, **summary(runs[name]),
+                             "rss_mb": resident_mb(process.pid)})
     finally:
         for process, _ in servers.values():
             process.send_signal(signal.SIGTERM)

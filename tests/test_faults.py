@@ -59,6 +59,7 @@ def project(built_project, tmp_path, monkeypatch) -> Path:
 
 def close_server(server, announce=None) -> None:
     server.stop()
+    server.wsgi_app.shutdown()
 
 
 def store(project: Path) -> Path:
