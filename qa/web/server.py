@@ -64,7 +64,8 @@ class JsonErrorRequest(cheroot_server.HTTPRequest):
                        "(curl --get --data-urlencode 'q=...')")
         body, kind = error_body(self.path_or_none(), number, message or REASONS.get(number, ""))
         self.close_connection = True
-        self.conn.drain_on_close = True
+        # The client may still be sending its head or body; a timed-out one is not.
+        self.conn.drain_on_close = number != 408
         head = [f"{self.server.protocol} {number} {REASONS.get(number, 'Error')}",
                 f"Content-Type: {kind}", f"Content-Length: {len(body)}", "Connection: close"]
         try:
@@ -84,10 +85,10 @@ class JsonErrorRequest(cheroot_server.HTTPRequest):
             self.close_connection = True
         # Likewise a chunked body the app did not read to its end: what is left of it must
         # not be taken for the next request.
-        if self.chunked_read and not getattr(self.rfile, "closed", True):
+        chunks_left = self.chunked_read and not getattr(self.rfile, "closed", True)
+        if chunks_left:
             self.close_connection = True
-        if self.close_connection and (getattr(self.rfile, "remaining", 0) > 0 or (
-                self.chunked_read and not getattr(self.rfile, "closed", True))):
+        if self.close_connection and (chunks_left or getattr(self.rfile, "remaining", 0) > 0):
             self.conn.drain_on_close = True
         super().send_headers()
 
