@@ -132,6 +132,15 @@ def test_a_chunked_body_growing_past_the_limit_is_refused_before_its_end(live):
     assert seconds < ANSWER_SECONDS
 
 
+def test_a_chunked_body_the_app_leaves_unread_is_not_taken_for_a_request(live):
+    # Refused for its media type before a byte of the body is read: one answer, then close.
+    answer, seconds = exchange(live, b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                     b"Content-Type: text/plain\r\nTransfer-Encoding: chunked"
+                                     b"\r\n\r\n5\r\nhello\r\n")
+    json_error(answer, 415, "unsupported_media_type")
+    assert answer.count(b"HTTP/1.1 ") == 1 and seconds < ANSWER_SECONDS
+
+
 def test_an_upload_under_its_limit_still_reaches_the_app(live):
     # A document route with a body between the two limits is read (and then needs a key).
     body = json.dumps({"title": "t", "text": "宜" * 40000}).encode()
