@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import typing
 from collections.abc import Mapping
@@ -96,6 +97,9 @@ class ServerConfig:
     rate_limit_per_minute: int = 0
     # Questions a client may send at once before the per-minute rate applies.
     rate_limit_burst: int = 10
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For names the client
+    # the rate limit counts; empty: the header is never believed.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 # Files `qa index` reads, by extension; every other file is reported as unsupported.
@@ -326,6 +330,13 @@ def _check_ranges(instance: Any, where: str) -> None:
                           f"(got {instance.collection!r})")
     if isinstance(instance, ServerConfig) and instance.port > 65535:
         raise ConfigError(f"{where}: port must be at most 65535")
+    if isinstance(instance, ServerConfig):
+        for entry in instance.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(f"{where}: trusted_proxies: {entry!r} is not an address or "
+                                  "a network (e.g. 10.0.0.5 or 10.0.0.0/8)") from None
 
 
 def _check_ingest(instance: IngestConfig, where: str) -> None:

@@ -33,11 +33,12 @@ FALLBACK_QUESTIONS = [
 WARM_UP = 5
 
 
-def start_server(config: Path, timeout: float) -> tuple[subprocess.Popen, str]:
-    """`qa serve --port 0` in a child process, and the URL it announces."""
+def start_server(config: Path, timeout: float, checkout: Path = REPO
+                 ) -> tuple[subprocess.Popen, str]:
+    """`qa serve --port 0` of `checkout`'s code in a child process, and the URL it announces."""
     process = subprocess.Popen(
         [sys.executable, "-m", "qa.cli", "serve", "--config", str(config), "--port", "0"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env=os.environ | {"PYTHONUNBUFFERED": "1"},
     )
     found: list[str] = []

@@ -10,7 +10,7 @@ server answers from it.
 2. Loads the real model and adds one article (a shipped corpus file, made new each time)
    through the library: total time, the model's share, and the rest (chunking, jieba,
    one SQLite transaction, FAISS).
-3. Serves that index with waitress (the real app) and measures, for an article added
+3. Serves that index with cheroot (the real app) and measures, for an article added
    through the write API and for one committed by another process, the time from the
    acknowledgement until the server's answers contain it.
 """

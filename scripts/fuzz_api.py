@@ -1,4 +1,4 @@
-"""Schemathesis, all phases and checks, against the API over a real socket (waitress, the
+"""Schemathesis, all phases and checks, against the API over a real socket (cheroot, the
 tiny test corpus, the fake embedder): the longer run behind tests/test_schema_fuzz.py.
 
     python scripts/fuzz_api.py --max-examples 200 --seed 1

@@ -429,7 +429,7 @@ def test_a_crash_is_a_json_500_without_the_traceback(retriever, openapi, monkeyp
 
 def test_each_request_is_logged_with_method_path_status_and_ms(client, caplog):
     with caplog.at_level(logging.INFO, logger="qa.web.request_log"):
-        # The line is written when the server closes the response, as waitress does.
+        # The line is written when the server closes the response, as cheroot does.
         with client.post("/api/ask", json={"question": "宜宾"}):
             pass
         with client.get("/api/nope?q=private"):

@@ -1,4 +1,4 @@
-"""The chat page and the article page in headless Chromium, against the real waitress server."""
+"""The chat page and the article page in headless Chromium, against the real server (cheroot)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ ASTRAL_DOCUMENT = Document(
 
 
 def serve(retriever: Retriever) -> ServerThread:
-    """The app under waitress on a free loopback port, in a background thread."""
+    """The app under the real server on a free loopback port, in a background thread."""
     app = create_app(retriever.config, retriever)
     return ServerThread(make_server(app, "127.0.0.1", 0, retriever.config.server.threads)).start()
 

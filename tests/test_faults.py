@@ -58,11 +58,8 @@ def project(built_project, tmp_path, monkeypatch) -> Path:
 
 
 def close_server(server, announce=None) -> None:
-    from waitress import wasyncore
-
-    from qa.web.server import _socket_map
-
-    wasyncore.close_all(_socket_map(server))
+    server.stop()
+    server.wsgi_app.shutdown()
 
 
 def store(project: Path) -> Path:

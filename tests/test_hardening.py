@@ -148,7 +148,7 @@ def test_a_long_question_searches_only_its_rarest_words():
 
 
 def test_metrics_count_requests_and_show_the_index(client):
-    # Counted when the response is closed, as waitress does once it is sent.
+    # Counted when the response is closed, as the server does once it is sent.
     client.get("/api/ask?q=宜宾").close()
     client.get("/api/documents/nope").close()
     text = client.get("/metrics").get_data(as_text=True)

@@ -1,4 +1,4 @@
-"""The real server: waitress over real sockets, and `qa serve` as a process (start, ask, stop)."""
+"""The real server: cheroot over real sockets, and `qa serve` as a process (start, ask, stop)."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def check_chat_page(base: str) -> None:
     assert "default-src 'self'" in headers["content-security-policy"]
 
 
-# --- waitress in a thread, with the fake embedder --------------------------------------------
+# --- the server in a thread, with the fake embedder ------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def live(tmp_path_factory):
     retriever.engine.close()
 
 
-def test_waitress_answers_over_a_real_socket(live):
+def test_the_server_answers_over_a_real_socket(live):
     base, _ = live
     answer = ask(base, "2021年宜宾白酒产业的营业收入是多少？", top_k=3)
     assert "1600亿元" in answer["passages"][0]["text"]

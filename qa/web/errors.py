@@ -59,6 +59,11 @@ ERROR_CODES = {
     "host_not_allowed": "The Host header is not on the server's allow-list.",
     "headers_too_large": "The request line and headers exceed the configured limit.",
     "rate_limited": "Too many questions from this address; retry after Retry-After seconds.",
+    # Answered by the HTTP server itself (qa.web.server), before the app sees the request.
+    "request_timeout": "The request head or body stopped arriving (server.channel_timeout).",
+    "not_implemented": "A Transfer-Encoding other than chunked.",
+    "http_version_not_supported": "An HTTP version other than 1.0 or 1.1.",
+    "server_busy": "The server cannot take the connection now; retry later.",
 }
 
 

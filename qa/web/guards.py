@@ -1,15 +1,18 @@
 """WSGI middleware that refuses a request before the app (or its body) is touched:
-a Host header not on the allow-list, a head over the header limit, a body over the
-largest limit of any route, and a client over its question rate. Every refusal has the
-API's JSON error shape; pages outside /api/ get the same status with a short text.
+a Host header not on the allow-list, a head over the header limit, a body whose
+Content-Length is over its route's limit, and a client over its question rate. Every
+refusal has the API's JSON error shape; pages outside /api/ get the same status with a
+short text. The server streams the body to the app (`qa.web.server`), so a refused body
+is never read.
 
-What waitress refuses before any WSGI code runs (a raw non-ASCII byte in the request
-line, a head or body over waitress' own limits) keeps waitress' plain-text answer; see
-`qa.web.server` for how those limits are set just above the ones here.
+The client a rate limit counts is the peer address, or, when the peer is one of
+`server.trusted_proxies`, the last address in X-Forwarded-For that is not a trusted
+proxy; the header of any other peer is ignored.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import threading
@@ -22,6 +25,9 @@ from qa.config import ServerConfig
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 # Routes a question costs CPU on; the rate limit applies to them only.
 RATE_LIMITED_PREFIXES = ("/api/ask",)
+# Routes that take a document (JSON or a file upload): their limit is max_upload_bytes.
+UPLOAD_PREFIX = "/api/documents"
+UPLOAD_METHODS = ("POST", "PUT")
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -45,6 +51,36 @@ def host_name(header: str) -> str:
     if header.startswith("["):
         return header[: header.find("]") + 1] if "]" in header else header
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """Addresses or CIDR networks ("10.0.0.0/8", "::1"); raises ValueError on a bad one."""
+    return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries)
+
+
+def _in(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(environ: dict[str, Any], trusted: tuple[Network, ...]) -> str:
+    """The address a request is counted under: the peer, unless the peer is a trusted proxy;
+    then the nearest X-Forwarded-For hop that is not one (all trusted: the first hop)."""
+    peer = environ.get("REMOTE_ADDR", "-")
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+    if not trusted or not forwarded or not _in(peer, trusted):
+        return peer
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            return hop[:64]
+    return hops[0][:64] if hops else peer
 
 
 class RateLimiter:
@@ -81,7 +117,9 @@ class GuardMiddleware:
         self.hosts = allowed_hosts(server, bound_host)
         self.configured = bool(server.allowed_hosts)
         self.max_header_bytes = server.max_header_bytes
-        self.max_body_bytes = max(server.max_body_bytes, server.max_upload_bytes)
+        self.max_body_bytes = server.max_body_bytes
+        self.max_upload_bytes = server.max_upload_bytes
+        self.trusted_proxies = parse_networks(server.trusted_proxies)
         self.limiter = (RateLimiter(server.rate_limit_per_minute, server.rate_limit_burst)
                         if server.rate_limit_per_minute else None)
         # Called with each refusal's status (the metrics count them).
@@ -117,18 +155,26 @@ class GuardMiddleware:
         if head > self.max_header_bytes:
             return (431, "headers_too_large",
                     f"the request line and headers exceed {self.max_header_bytes} bytes", [])
-        length = environ.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > self.max_body_bytes:
-            return (413, "body_too_large", "the request body is too large", [])
         path = environ.get("PATH_INFO", "")
+        length = environ.get("CONTENT_LENGTH") or "0"
+        limit = self.body_limit(environ.get("REQUEST_METHOD", "GET"), path)
+        if length.isdigit() and int(length) > limit:
+            return (413, "body_too_large",
+                    f"the request body is too large (at most {limit} bytes here)", [])
         if self.limiter is not None and path.startswith(RATE_LIMITED_PREFIXES):
-            wait = self.limiter.wait_seconds(environ.get("REMOTE_ADDR", "-"))
+            wait = self.limiter.wait_seconds(client_address(environ, self.trusted_proxies))
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
                 return (429, "rate_limited",
                         f"too many questions from this address; retry in {seconds} s",
                         [("Retry-After", str(seconds))])
         return None
+
+    def body_limit(self, method: str, path: str) -> int:
+        """Largest body the route takes: a document for the write routes, else a question."""
+        if method in UPLOAD_METHODS and path.startswith(UPLOAD_PREFIX):
+            return self.max_upload_bytes
+        return self.max_body_bytes
 
 
 REASONS = {400: "Bad Request", 413: "Content Too Large", 429: "Too Many Requests",
