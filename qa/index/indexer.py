@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import numpy as np
 from qa.config import Config
 from qa.embedder import Embedder
 from qa.index.engine import Change, Engine, PutDocument, PutFile, RemoveDocument, RemoveFile
+from qa.index.index_report import IndexReport, Progress
 from qa.index.store import API_ORIGIN, FileRecord, content_hash
 from qa.index.token_worker import TokenWorker
 from qa.ingest.chunker import chunk_document, embedding_text
@@ -31,44 +32,6 @@ logger = logging.getLogger(__name__)
 # Passages embedded and committed together: large enough to keep the model busy,
 # small enough that an interruption loses little.
 BATCH_PASSAGES = 256
-
-
-@dataclass
-class Progress:
-    """Where a run is: bytes of files read of those to read, documents and passages."""
-
-    bytes_done: int = 0
-    bytes_total: int = 0
-    documents: int = 0
-    passages: int = 0
-
-
-@dataclass
-class IndexReport:
-    """What a run did, document by document."""
-
-    added: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    skipped: list[SkippedFile] = field(default_factory=list)
-    # Documents read from changed files, by file type (".pdf": 3); an export counts
-    # its records.
-    loaded: dict[str, int] = field(default_factory=dict)
-    passages: int = 0
-    embed_seconds: float = 0.0
-    seconds: float = 0.0
-    # Seconds by stage: "load" (read, parse, chunk), "tokenize" (jieba; the wait for the
-    # worker when it tokenises), "embed", "store" (the commits).
-    stages: dict[str, float] = field(default_factory=dict)
-
-    def add_time(self, stage: str, seconds: float) -> None:
-        self.stages[stage] = self.stages.get(stage, 0.0) + seconds
-
-    def summary(self) -> str:
-        return (f"{len(self.added)} added, {len(self.replaced)} replaced, "
-                f"{len(self.removed)} removed, {self.unchanged} unchanged, "
-                f"{len(self.skipped)} skipped")
 
 
 @dataclass
