@@ -148,9 +148,10 @@ class _Counting:
         return self.inner.embed_passages(texts, progress)
 
 
-def _build_in_child(config, corpus: Path, index_dir: Path) -> None:
+def _build_in_child(cache_dir: str, corpus: Path, index_dir: Path) -> None:
     from qa.embedder import create_embedder
 
+    config = config_from_mapping({"model": {"cache_dir": cache_dir}})
     sync_index(config, lambda: create_embedder(config.model), corpus, index_dir)
 
 
@@ -159,7 +160,7 @@ def resume_check(config, embedder, corpus: Path, index_dir: Path, after: int) ->
     import multiprocessing
 
     child = multiprocessing.get_context("spawn").Process(
-        target=_build_in_child, args=(config, corpus, index_dir))
+        target=_build_in_child, args=(str(config.model.cache_dir), corpus, index_dir))
     child.start()
     deadline = time.monotonic() + 1800
     while child.is_alive() and time.monotonic() < deadline:

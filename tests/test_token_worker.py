@@ -107,3 +107,47 @@ def test_a_dead_worker_is_one_clear_error_and_a_second_run_finishes(
     # Only what was not committed was embedded again.
     assert embedder.passages_embedded == len(rows) - len(committed)
     assert report.unchanged > 0
+
+
+_PARENT = """
+import multiprocessing, sys, time
+from qa.index.token_worker import TokenWorker
+if __name__ == "__main__":
+    worker = TokenWorker(())
+    worker.result(worker.submit(["测试"]))
+    print([c.pid for c in multiprocessing.active_children()][0], flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_worker_ends_itself_when_its_parent_is_killed(tmp_path):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "parent.py"
+    script.write_text(_PARENT, encoding="utf-8")
+    repo = str(Path(__file__).resolve().parent.parent)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": repo})
+    try:
+        worker = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=30)
+
+        def running() -> bool:  # a zombie waiting to be reaped has ended
+            stat = Path(f"/proc/{worker}/stat")
+            try:
+                return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+            except (FileNotFoundError, ProcessLookupError):
+                return False
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and running():
+            time.sleep(0.2)
+        assert not running()
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()

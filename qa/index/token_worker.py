@@ -12,6 +12,9 @@ committed before it stay.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -23,8 +26,17 @@ _tokenizer: Tokenizer | None = None
 
 def _start(user_words: tuple[str, ...]) -> None:
     global _tokenizer
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _tokenizer = Tokenizer(user_words)
     _tokenizer.load()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A parent killed with SIGKILL cannot stop its worker, which would wait for work
+    # forever; orphaned, it is adopted by another process and ends itself.
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _tokens(texts: list[str]) -> list[list[str]]:
