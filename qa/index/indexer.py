@@ -126,8 +126,10 @@ class Indexer:
             try:
                 self._load_files(files, root, origins, known,
                                  {str(f.resolve()) for f in files})
-            finally:
+            except BaseException:
                 self._stop_worker()
+                raise
+        self._stop_worker()
         self._report.seconds = time.perf_counter() - started
         return self._report
 
@@ -141,7 +143,10 @@ class Indexer:
                 return "unchanged", snapshot.chunk_count(document.doc_id)
         self._queue_document(document, origin, "added" if info is None else "replaced")
         count = len(self._pending[-1].chunks)
-        self._flush()
+        try:
+            self._flush()
+        finally:
+            self._stop_worker()  # a document of 256 passages or more went to the worker
         return ("added" if info is None else "replaced"), count
 
     def put_documents(self, documents: Iterable[Document], origin: str = API_ORIGIN) -> None:
