@@ -1,6 +1,8 @@
 """Keep an index in step with its sources: sync a corpus folder, add files or documents,
 remove documents. Streams in batches: each batch is embedded and committed on its own,
-so memory stays bounded and an interrupted run keeps what it committed."""
+so memory stays bounded and an interrupted run keeps what it committed (a run started
+again skips the files and documents already committed). A full batch is tokenised for
+the keyword index in a worker process while the model embeds it (qa.index.token_worker)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,9 @@ import numpy as np
 from qa.config import Config
 from qa.embedder import Embedder
 from qa.index.engine import Change, Engine, PutDocument, PutFile, RemoveDocument, RemoveFile
+from qa.index.index_report import IndexReport, Progress
 from qa.index.store import API_ORIGIN, FileRecord, content_hash
+from qa.index.token_worker import TokenWorker
 from qa.ingest.chunker import chunk_document, embedding_text
 from qa.ingest.document import Document
 from qa.ingest.loader import LoadError, SkippedFile, corpus_files, load_file
@@ -31,43 +35,11 @@ BATCH_PASSAGES = 256
 
 
 @dataclass
-class Progress:
-    """Where a run is: bytes of files read of those to read, documents and passages."""
-
-    bytes_done: int = 0
-    bytes_total: int = 0
-    documents: int = 0
-    passages: int = 0
-
-
-@dataclass
-class IndexReport:
-    """What a run did, document by document."""
-
-    added: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    skipped: list[SkippedFile] = field(default_factory=list)
-    # Documents read from changed files, by file type (".pdf": 3); an export counts
-    # its records.
-    loaded: dict[str, int] = field(default_factory=dict)
-    passages: int = 0
-    embed_seconds: float = 0.0
-    seconds: float = 0.0
-
-    def summary(self) -> str:
-        return (f"{len(self.added)} added, {len(self.replaced)} replaced, "
-                f"{len(self.removed)} removed, {self.unchanged} unchanged, "
-                f"{len(self.skipped)} skipped")
-
-
-@dataclass
 class _Pending:
     document: Document
     chunks: list
     texts: list[str]
-    tokens: list[list[str]]
+    tokens: list[list[str]] | None  # None until the batch is tokenised
     origin: str
     status: str  # "added" or "replaced"
 
@@ -78,13 +50,16 @@ class Indexer:
 
     def __init__(self, config: Config, engine: Engine, embedder: Callable[[], Embedder],
                  progress: Callable[[Progress], None] | None = None,
-                 tokenizer: Tokenizer | None = None):
+                 tokenizer: Tokenizer | None = None, token_workers: int = 1):
         self.config = config
         self.engine = engine
         self._make_embedder = embedder
         self._embedder: Embedder | None = None
         # The server passes its own, loaded once: jieba's dictionary takes a second.
         self.tokenizer = tokenizer or Tokenizer(config.keywords.user_words)
+        # Full batches are tokenised there (the same user words, so the same tokens);
+        # token_workers=0 tokenises everything here, document by document.
+        self._worker = TokenWorker(self.tokenizer.user_words) if token_workers else None
         self._progress = progress
         self._state = Progress()
         self._pending: list[_Pending] = []
@@ -120,8 +95,11 @@ class Indexer:
         for origin in sorted(set(origins) | set(known)):
             if origin.startswith(inside) and origin not in present:
                 self._queue_removal(origin, origins.get(origin, []))
-        self._flush()
-        self._load_files(files, corpus_dir, origins, known, present)
+        try:
+            self._flush()
+            self._load_files(files, corpus_dir, origins, known, present)
+        finally:
+            self._stop_worker()
         self._report.seconds = time.perf_counter() - started
         return self._report
 
@@ -145,7 +123,13 @@ class Indexer:
                 continue
             root = corpus_dir if path.is_relative_to(corpus_dir) else (
                 path if path.is_dir() else path.parent)
-            self._load_files(files, root, origins, known, {str(f.resolve()) for f in files})
+            try:
+                self._load_files(files, root, origins, known,
+                                 {str(f.resolve()) for f in files})
+            except BaseException:
+                self._stop_worker()
+                raise
+        self._stop_worker()
         self._report.seconds = time.perf_counter() - started
         return self._report
 
@@ -159,15 +143,21 @@ class Indexer:
                 return "unchanged", snapshot.chunk_count(document.doc_id)
         self._queue_document(document, origin, "added" if info is None else "replaced")
         count = len(self._pending[-1].chunks)
-        self._flush()
+        try:
+            self._flush()
+        finally:
+            self._stop_worker()  # a document of 256 passages or more went to the worker
         return ("added" if info is None else "replaced"), count
 
     def put_documents(self, documents: Iterable[Document], origin: str = API_ORIGIN) -> None:
         """Add or replace many documents, in batches, without comparing hashes (a fresh
         index)."""
-        for document in documents:
-            self._queue_document(document, origin, "added")
-        self._flush()
+        try:
+            for document in documents:
+                self._queue_document(document, origin, "added")
+            self._flush()
+        finally:
+            self._stop_worker()
 
     def remove(self, doc_ids: Iterable[str]) -> dict[str, bool]:
         """Remove documents by id; returns which were found. A removed document's file
@@ -224,6 +214,7 @@ class Indexer:
             self._report.unchanged += len(origins.get(origin, []))
             self._pending_changes.append(PutFile(record))
             return
+        started = time.perf_counter()
         try:
             documents = load_file(path, root, self.config.ingest)
         except LoadError as exc:
@@ -233,6 +224,7 @@ class Indexer:
             logger.exception("unexpected error loading %s", path)
             self._skip(path, f"unexpected error: {type(exc).__name__}: {exc}")
             documents = []
+        self._report.add_time("load", time.perf_counter() - started)
         if documents:
             kind = path.suffix.lower() or "(no extension)"
             self._report.loaded[kind] = self._report.loaded.get(kind, 0) + len(documents)
@@ -269,9 +261,11 @@ class Indexer:
         self._queue_document(document, origin, "added" if info is None else "replaced")
 
     def _queue_document(self, document: Document, origin: str, status: str) -> None:
+        started = time.perf_counter()
         chunks = chunk_document(document, self.config.chunking)
         texts = [embedding_text(c, document.title, self.config.chunking) for c in chunks]
-        tokens = [self.tokenizer.tokens(t) for t in texts]
+        self._report.add_time("load", time.perf_counter() - started)
+        tokens = None if self._worker else self._tokens(texts)
         self._pending.append(_Pending(document, chunks, texts, tokens, origin, status))
         if sum(len(p.texts) for p in self._pending) >= BATCH_PASSAGES:
             self._flush()
@@ -287,21 +281,42 @@ class Indexer:
         pending, self._pending = self._pending, []
         changes, self._pending_changes = self._pending_changes, []
         texts = [t for p in pending for t in p.texts]
+        untokenised = [p for p in pending if p.tokens is None]
+        # A full batch is tokenised by the worker while the model embeds it; a small
+        # write (one document through the API) is not worth a process.
+        future = None
+        if untokenised and len(texts) >= BATCH_PASSAGES and self._worker:
+            future = self._worker.submit([t for p in untokenised for t in p.texts])
         vectors = np.zeros((0, 0), dtype=np.float32)
         if texts:
             started = time.perf_counter()
             vectors = self.embedder.embed_passages(texts)
             self._report.embed_seconds += time.perf_counter() - started
+            self._report.add_time("embed", time.perf_counter() - started)
+        if untokenised:
+            if future and self._worker:
+                started = time.perf_counter()  # what is left after embedding: the wait
+                tokens = self._worker.result(future)
+                self._report.add_time("tokenize", time.perf_counter() - started)
+            else:
+                tokens = self._tokens([t for p in untokenised for t in p.texts])
+            position = 0
+            for p in untokenised:
+                p.tokens = tokens[position:position + len(p.texts)]
+                position += len(p.texts)
         puts: list[Change] = []
         position = 0
         for p in pending:
             count = len(p.texts)
+            assert p.tokens is not None
             puts.append(PutDocument(p.document, p.chunks, vectors[position:position + count],
                                     p.tokens, p.origin))
             position += count
         if not puts and not changes:
             return
+        started = time.perf_counter()
         self.engine.commit(puts + changes)
+        self._report.add_time("store", time.perf_counter() - started)
         for p in pending:
             (self._report.added if p.status == "added" else self._report.replaced).append(
                 p.document.doc_id)
@@ -309,6 +324,16 @@ class Indexer:
         self._state.documents += len(pending)
         self._state.passages += len(texts)
         self._tell()
+
+    def _tokens(self, texts: list[str]) -> list[list[str]]:
+        started = time.perf_counter()
+        tokens = [self.tokenizer.tokens(t) for t in texts]
+        self._report.add_time("tokenize", time.perf_counter() - started)
+        return tokens
+
+    def _stop_worker(self) -> None:
+        if self._worker:
+            self._worker.close()
 
     def _skip(self, path: Path, reason: str) -> None:
         logger.info("skipping %s: %s", path, reason)

@@ -20,7 +20,8 @@ from qa.embedder import Embedder
 from qa.errors import QAError
 from qa.index.engine import Engine
 from qa.index.engines import fresh_engine, open_engine, writable_engine
-from qa.index.indexer import Indexer, IndexReport, Progress
+from qa.index.index_report import IndexReport, Progress
+from qa.index.indexer import Indexer
 from qa.index.layout import IndexFolder
 from qa.index.manifest import check_manifest, read_manifest  # noqa: F401 - re-exported
 from qa.index.store import API_ORIGIN, STORE_FILE, StoreReader, connect
