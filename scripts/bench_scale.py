@@ -89,39 +89,56 @@ class TimedEngine:
 
 
 def rss_mb() -> float:
+    """Resident memory now (not the peak: a reused archive may have loaded an older
+    vector cache before switching index kinds)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def build(config, size: int) -> dict[str, float]:
-    evalset = read_squad(SETS)
+    """Build (or finish building) an archive of about `size` chunks in config.index_dir.
+    Each batch of documents is committed on its own, so an interrupted build resumes
+    where it stopped: copy and position are worked out from the documents stored."""
+    documents = read_squad(SETS).documents
     folder = IndexFolder(config.index_dir)
     embedder = RandomVectors(config.model.name)
-    with folder.writer_lock():
-        create_index(config, config.index_dir, DIMENSION)
+    if folder.current_store() is None:
+        with folder.writer_lock():
+            create_index(config, config.index_dir, DIMENSION)
     engine = LocalEngine(config)
     indexer = Indexer(config, engine, lambda: embedder)
     started = time.perf_counter()
-    copy = 0
     while (status := engine.status())["chunks"] < size:
-        batch = evalset.documents
+        copy, done = divmod(status["documents"], len(documents))
+        batch = documents[done:]
         if status["documents"]:
             per_document = status["chunks"] / status["documents"]
             batch = batch[: max(1, math.ceil((size - status["chunks"]) / per_document))]
         # 100 sources, so that one source keeps about 1% of the documents.
         indexer.put_documents(
             replace(d, doc_id=f"{d.doc_id}-{copy}", source=f"source-{n % 100:02d}")
-            for n, d in enumerate(batch, start=copy * len(evalset.documents)))
-        copy += 1
+            for n, d in enumerate(batch, start=copy * len(documents) + done))
     seconds = time.perf_counter() - started
     with folder.writer_lock():
         engine.save_vector_cache()
     status = engine.status()
     engine.close()
-    store = next(config.index_dir.glob("store-*"))
+    store = folder.require_store()
     disk = sum(p.stat().st_size for p in store.iterdir()) / 1e6
-    return {"chunks": status["chunks"], "documents": status["documents"],
-            "build_s": round(seconds, 1), "disk_mb": round(disk, 1),
-            "chunks_per_s": round(status["chunks"] / seconds, 1)}
+    row = {"chunks": status["chunks"], "documents": status["documents"],
+           "disk_mb": round(disk, 1)}
+    # Build time adds up over interrupted and resumed runs (kept beside the archive).
+    log = config.index_dir / "bench-build.json"
+    earlier = json.loads(log.read_text()) if log.exists() else {"build_s": 0.0, "runs": 0}
+    total = earlier["build_s"] + seconds
+    if seconds > 1:
+        log.write_text(json.dumps({"build_s": total, "runs": earlier["runs"] + 1}))
+    return row | {"build_s": round(total, 1),
+                  "chunks_per_s": round(status["chunks"] / total, 1) if total else None}
 
 
 def ask(config, questions: list[str], filters=None) -> dict[str, float]:
@@ -150,7 +167,8 @@ def ask(config, questions: list[str], filters=None) -> dict[str, float]:
     engine.close()
     row = {"ask_p50_ms": round(statistics.median(totals), 1),
            "ask_p95_ms": round(float(np.percentile(totals, 95)), 1),
-           "rss_open_mb": round(opened_rss), "rss_after_mb": round(rss_mb())}
+           "rss_open_mb": round(opened_rss), "rss_after_mb": round(rss_mb()),
+           "rss_peak_mb": round(peak_rss_mb())}
     for stage, values in timer.times.items():
         if values:
             row[f"{stage}_p50_ms"] = round(statistics.median(values), 2)
@@ -164,18 +182,25 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000])
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--json", dest="json_out", type=Path)
+    parser.add_argument("--archive", type=Path,
+                        help="keep the archives in this folder (<folder>/<size>) and reuse "
+                             "them; an interrupted build resumes (default: temporary)")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build (or resume) the archives, ask nothing")
     args = parser.parse_args()
     questions = [q.question for q in read_squad(SETS).questions]
     questions = random.Random(1).sample(questions, args.questions)
     rows = []
     for size in args.sizes:
-        with tempfile.TemporaryDirectory(prefix="qa-scale-") as folder:
-            config = load_config(args.config).replace(index_dir=Path(folder) / "index")
+        with tempfile.TemporaryDirectory(prefix="qa-scale-") as temporary:
+            folder = (args.archive or Path(temporary)) / str(size)
+            config = load_config(args.config).replace(index_dir=folder / "index")
             row = {"target": size} | build(config, size)
-            row |= ask(config, questions)
-            filtered = ask(config, questions, Filters(sources=("source-07",)))
-            row["filtered_1pct_p50_ms"] = filtered["ask_p50_ms"]
-            row["filtered_1pct_p95_ms"] = filtered["ask_p95_ms"]
+            if not args.build_only:
+                row |= ask(config, questions)
+                filtered = ask(config, questions, Filters(sources=("source-07",)))
+                row["filtered_1pct_p50_ms"] = filtered["ask_p50_ms"]
+                row["filtered_1pct_p95_ms"] = filtered["ask_p95_ms"]
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     columns = list(rows[0])
