@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_ann.py collect [--passages 60000] [--seconds 1800]
     .venv/bin/python scripts/bench_ann.py measure [--json artifacts/bench-ann.json]
+    .venv/bin/python scripts/bench_ann.py speed --sizes 100000 200000 500000
 
 `collect` embeds real text with the configured model (through the embedding cache, so a
 second run only adds what is new): the chunks of the CMRC 2018 and DRCD paragraphs as
@@ -11,7 +12,8 @@ artifacts/ann-vectors.npz. `measure` searches those vectors exactly (the truth) 
 each candidate index (FAISS IVF-Flat, IVF-SQ8, HNSW, flat SQ8, and the index the engine
 would build, `qa.index.vectors`), one thread, one question at a time as the server asks,
 and prints recall@10 against exact search, query p50/p95, build/train time and memory
-per vector. Random vectors make every ANN look bad; these are the model's own.
+per vector. Random vectors make every ANN look bad; these are the model's own. `speed`
+times exact and approximate search by archive size on random vectors (time only).
 """
 
 from __future__ import annotations
@@ -229,6 +231,45 @@ def measure(args) -> int:
     return 0
 
 
+def speed(args) -> int:
+    """Query time of exact search and of the engine's approximate index by size, on random
+    unit vectors (their time does not depend on the content; their recall would)."""
+    import faiss
+
+    from qa.index.vectors import VectorIndex
+
+    faiss.omp_set_num_threads(1)
+    rng = np.random.default_rng(0)
+    rows = []
+    for size in args.sizes:
+        passages = rng.standard_normal((size, 384), dtype=np.float32)
+        passages /= np.linalg.norm(passages, axis=1, keepdims=True)
+        queries = passages[rng.choice(size, args.queries, replace=False)]
+        exact = VectorIndex.build(384, size, lambda p=passages: [(list(range(len(p))), p)],
+                                  size + 1)
+        started = time.perf_counter()
+        ann = VectorIndex.build(384, size, lambda p=passages: [(list(range(len(p))), p)], 1)
+        build = time.perf_counter() - started
+        del passages
+        row = {"vectors": size}
+        for name, index in (("exact", exact), ("approximate", ann)):
+            times = []
+            for query in queries:
+                started = time.perf_counter()
+                index.search(query, 50)
+                times.append((time.perf_counter() - started) * 1000)
+            row[f"{name}_p50_ms"] = round(statistics.median(times), 2)
+            row[f"{name}_p95_ms"] = round(float(np.percentile(times, 95)), 2)
+        row["approximate_build_s"] = round(build, 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        del exact, ann
+    print(f"command: {' '.join(sys.argv)}; {os.cpu_count()} cores, 1 thread, top 50")
+    args.json_out.parent.mkdir(exist_ok=True)
+    args.json_out.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "config.yaml"))
@@ -244,8 +285,13 @@ def main() -> int:
                       help="also measure on the first N passages (default: all)")
     step.add_argument("--json", dest="json_out", type=Path,
                       default=ROOT / "artifacts" / "bench-ann.json")
+    step = sub.add_parser("speed", help="query time by size (random vectors, time only)")
+    step.add_argument("--sizes", type=int, nargs="+", default=[100000, 200000, 500000])
+    step.add_argument("--queries", type=int, default=300)
+    step.add_argument("--json", dest="json_out", type=Path,
+                      default=ROOT / "artifacts" / "bench-ann-speed.json")
     args = parser.parse_args()
-    return collect(args) if args.command == "collect" else measure(args)
+    return {"collect": collect, "measure": measure, "speed": speed}[args.command](args)
 
 
 if __name__ == "__main__":
