@@ -19,6 +19,7 @@ times exact and approximate search by archive size on random vectors (time only)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -69,6 +70,9 @@ def collect(args) -> int:
     from qa.embedder import create_embedder
 
     config = load_config(args.config)
+    if os.environ.get("QA_MODEL_CACHE"):  # reuse a model folder and embedding cache
+        config = config.replace(model=dataclasses.replace(
+            config.model, cache_dir=Path(os.environ["QA_MODEL_CACHE"])))
     embedder = cached(create_embedder(config.model, threads=1), config)
     passages, questions = real_texts(config, args.passages)
     questions = random.Random(1).sample(questions, min(args.questions, len(questions)))
@@ -155,6 +159,20 @@ def candidates(dimension: int, count: int) -> list[tuple[str, object, list[tuple
     ]
 
 
+def cache_vectors(path: Path, dimension: int) -> np.ndarray:
+    """Every vector of this model's size in an embedding cache (real e5 vectors of
+    whatever was indexed, evaluated or asked with it: passages and questions)."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT vector FROM vectors WHERE length(vector) = ?",
+                          (dimension * 4,)).fetchall()
+    finally:
+        db.close()
+    return np.vstack([np.frombuffer(r[0], dtype=np.float32) for r in rows])
+
+
 def measure(args) -> int:
     import faiss
 
@@ -163,9 +181,19 @@ def measure(args) -> int:
     faiss.omp_set_num_threads(1)
     data = np.load(args.vectors)
     queries = data["queries"][: args.queries]
+    pool = data["passages"]
+    if args.cache_vectors:
+        pool = np.vstack([pool, cache_vectors(args.cache_vectors, pool.shape[1])])
+        # Each vector once (a cache holds the chunks `collect` embedded too).
+        _, first = np.unique(pool.view(np.dtype((np.void, pool.shape[1] * 4))).ravel(),
+                             return_index=True)
+        pool = pool[np.sort(first)]
+        # Without the questions themselves (a cache may hold them): a question finding
+        # its own vector would flatter every index.
+        pool = pool[(pool @ queries.T).max(axis=1) < 0.9999]
     rows = []
-    for size in args.sizes or [len(data["passages"])]:
-        passages = np.ascontiguousarray(data["passages"][:size])
+    for size in args.sizes or [len(pool)]:
+        passages = np.ascontiguousarray(pool[:size])
         count, dimension = passages.shape
         exact = faiss.IndexFlatIP(dimension)
         exact.add(passages)
@@ -281,6 +309,8 @@ def main() -> int:
     step = sub.add_parser("measure", help="recall, speed and memory of each index kind")
     step.add_argument("--queries", type=int, default=1000)
     step.add_argument("--vectors", type=Path, default=VECTORS)
+    step.add_argument("--cache-vectors", type=Path,
+                      help="add every vector of this embedding cache to the passages")
     step.add_argument("--sizes", type=int, nargs="*",
                       help="also measure on the first N passages (default: all)")
     step.add_argument("--json", dest="json_out", type=Path,

@@ -261,6 +261,7 @@ class LocalEngine:
                 "changed_at": snapshot.meta("changed_at"),
                 "created_at": self._state.manifest.get("created_at"),
                 "vectors_generation": self._state.generation,
+                "vector_index": self._state.vectors.kind,
             }
 
     # -- keeping up ----------------------------------------------------------------
