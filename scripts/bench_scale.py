@@ -1,6 +1,8 @@
 """Search and build costs at scale, without the model: where the time goes per stage.
 
     .venv/bin/python scripts/bench_scale.py --sizes 10000 50000 [--questions 300] [--json out.json]
+    .venv/bin/python scripts/bench_scale.py --sizes 1000000 --archive DIR --build-only
+    .venv/bin/python scripts/bench_scale.py --sizes 1000000 --archive DIR [--as-is]
 
 Builds synthetic archives of about N chunks from CMRC 2018 and DRCD paragraphs (each
 paragraph reused under new ids until N chunks are reached) through the real indexer,
@@ -10,7 +12,10 @@ CMRC/DRCD questions and times each stage of a hybrid question: tokenising and id
 vector search, keyword search, filling in missing scores, fetching the chunks; and the
 same questions filtered to one of 100 sources (about 1% of the documents). Prints a
 table and RSS; the vector recall of ANN is not measured here (random vectors would make
-any ANN look bad).
+any ANN look bad: scripts/bench_ann.py measures it on real e5 vectors). Past the config's
+`index.ann_min_chunks` the archive is searched through the approximate index, so its
+times are the ANN's. With `--archive` the archives are kept and reused; a build stopped
+midway resumes (each batch is committed), and `--as-is` asks one as far as it got.
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def build(config, size: int) -> dict[str, float]:
+def build(config, size: int, grow: bool = True) -> dict[str, float]:
     """Build (or finish building) an archive of about `size` chunks in config.index_dir.
     Each batch of documents is committed on its own, so an interrupted build resumes
     where it stopped: copy and position are worked out from the documents stored."""
@@ -112,7 +117,7 @@ def build(config, size: int) -> dict[str, float]:
     engine = LocalEngine(config)
     indexer = Indexer(config, engine, lambda: embedder)
     started = time.perf_counter()
-    while (status := engine.status())["chunks"] < size:
+    while (status := engine.status())["chunks"] < size and grow:
         copy, done = divmod(status["documents"], len(documents))
         batch = documents[done:]
         if status["documents"]:
@@ -126,11 +131,12 @@ def build(config, size: int) -> dict[str, float]:
     with folder.writer_lock():
         engine.save_vector_cache()
     status = engine.status()
+    vector_index = status["vector_index"]
     engine.close()
     store = folder.require_store()
     disk = sum(p.stat().st_size for p in store.iterdir()) / 1e6
     row = {"chunks": status["chunks"], "documents": status["documents"],
-           "disk_mb": round(disk, 1)}
+           "disk_mb": round(disk, 1), "vector_index": vector_index}
     # Build time adds up over interrupted and resumed runs (kept beside the archive).
     log = config.index_dir / "bench-build.json"
     earlier = json.loads(log.read_text()) if log.exists() else {"build_s": 0.0, "runs": 0}
@@ -187,6 +193,8 @@ def main() -> int:
                              "them; an interrupted build resumes (default: temporary)")
     parser.add_argument("--build-only", action="store_true",
                         help="build (or resume) the archives, ask nothing")
+    parser.add_argument("--as-is", action="store_true",
+                        help="ask an --archive as far as it was built (an interrupted build)")
     args = parser.parse_args()
     questions = [q.question for q in read_squad(SETS).questions]
     questions = random.Random(1).sample(questions, args.questions)
@@ -195,7 +203,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="qa-scale-") as temporary:
             folder = (args.archive or Path(temporary)) / str(size)
             config = load_config(args.config).replace(index_dir=folder / "index")
-            row = {"target": size} | build(config, size)
+            row = {"target": size} | build(config, size, grow=not args.as_is)
             if not args.build_only:
                 row |= ask(config, questions)
                 filtered = ask(config, questions, Filters(sources=("source-07",)))
