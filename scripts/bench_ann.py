@@ -133,11 +133,13 @@ def candidates(dimension: int, count: int) -> list[tuple[str, object, list[tuple
     """(name, index factory, [(setting, search parameters)]) for each candidate."""
     import faiss
 
-    nlist = max(64, round(count ** 0.5))
+    from qa.index.vectors import list_count
+
+    nlist = list_count(count)
     ip = faiss.METRIC_INNER_PRODUCT
     sq8 = faiss.ScalarQuantizer.QT_8bit
-    probes = [(f"nprobe={p}", faiss.SearchParametersIVF(nprobe=p))
-              for p in (4, 8, 16, 32, 64) if p <= nlist]
+    probes = [(f"nprobe={nlist // share} (1/{share})",
+               faiss.SearchParametersIVF(nprobe=nlist // share)) for share in (16, 8, 6, 4)]
 
     def hnsw(m, sq=False):
         def make():
@@ -147,21 +149,25 @@ def candidates(dimension: int, count: int) -> list[tuple[str, object, list[tuple
             return index
         return make
 
-    def ivf(sq):
+    def ivf(sq, lists=nlist):
         def make():
             quantizer = faiss.IndexFlatIP(dimension)
-            index = (faiss.IndexIVFScalarQuantizer(quantizer, dimension, nlist, sq8, ip) if sq
-                     else faiss.IndexIVFFlat(quantizer, dimension, nlist, ip))
+            index = (faiss.IndexIVFScalarQuantizer(quantizer, dimension, lists, sq8, ip) if sq
+                     else faiss.IndexIVFFlat(quantizer, dimension, lists, ip))
             index.own_fields = True
             quantizer.this.disown()
             return index
         return make
 
+    few = max(64, round(count ** 0.5))  # fewer, larger lists: the usual sqrt(n)
     efs = [(f"efSearch={e}", faiss.SearchParametersHNSW(efSearch=e)) for e in (32, 64, 128)]
     return [
         ("flat SQ8", lambda: faiss.IndexScalarQuantizer(dimension, sq8, ip), [("", None)]),
         (f"IVF{nlist},Flat", ivf(False), probes),
         (f"IVF{nlist},SQ8", ivf(True), probes),
+        (f"IVF{few},SQ8", ivf(True, few), [
+            (f"nprobe={few // share} (1/{share})", faiss.SearchParametersIVF(nprobe=few // share))
+            for share in (6, 4, 3)]),
         ("HNSW32,Flat", hnsw(32), efs),
         ("HNSW32,SQ8", hnsw(32, sq=True), efs),
     ]
