@@ -143,8 +143,9 @@ def build(config, size: int, grow: bool = True) -> dict[str, float]:
     total = earlier["build_s"] + seconds
     if seconds > 1:
         log.write_text(json.dumps({"build_s": total, "runs": earlier["runs"] + 1}))
-    return row | {"build_s": round(total, 1),
-                  "chunks_per_s": round(status["chunks"] / total, 1) if total else None}
+    if total <= 1:  # asked as it was (the build time of a stopped run is not known)
+        return row | {"build_s": None, "chunks_per_s": None}
+    return row | {"build_s": round(total, 1), "chunks_per_s": round(status["chunks"] / total, 1)}
 
 
 def ask(config, questions: list[str], filters=None) -> dict[str, float]:
