@@ -116,8 +116,13 @@ def build(config, size: int, grow: bool = True) -> dict[str, float]:
             create_index(config, config.index_dir, DIMENSION)
     engine = LocalEngine(config)
     indexer = Indexer(config, engine, lambda: embedder)
-    started = time.perf_counter()
+    # Build time adds up over interrupted and resumed runs: kept beside the archive after
+    # every batch of documents.
+    log = config.index_dir / "bench-build.json"
+    total = json.loads(log.read_text())["build_s"] if log.exists() else 0.0
+    grew = False
     while (status := engine.status())["chunks"] < size and grow:
+        started = time.perf_counter()
         copy, done = divmod(status["documents"], len(documents))
         batch = documents[done:]
         if status["documents"]:
@@ -127,7 +132,9 @@ def build(config, size: int, grow: bool = True) -> dict[str, float]:
         indexer.put_documents(
             replace(d, doc_id=f"{d.doc_id}-{copy}", source=f"source-{n % 100:02d}")
             for n, d in enumerate(batch, start=copy * len(documents) + done))
-    seconds = time.perf_counter() - started
+        total += time.perf_counter() - started
+        log.write_text(json.dumps({"build_s": total}))
+        grew = True
     with folder.writer_lock():
         engine.save_vector_cache()
     status = engine.status()
@@ -137,13 +144,7 @@ def build(config, size: int, grow: bool = True) -> dict[str, float]:
     disk = sum(p.stat().st_size for p in store.iterdir()) / 1e6
     row = {"chunks": status["chunks"], "documents": status["documents"],
            "disk_mb": round(disk, 1), "vector_index": vector_index}
-    # Build time adds up over interrupted and resumed runs (kept beside the archive).
-    log = config.index_dir / "bench-build.json"
-    earlier = json.loads(log.read_text()) if log.exists() else {"build_s": 0.0, "runs": 0}
-    total = earlier["build_s"] + seconds
-    if seconds > 1:
-        log.write_text(json.dumps({"build_s": total, "runs": earlier["runs"] + 1}))
-    if total <= 1:  # asked as it was (the build time of a stopped run is not known)
+    if not grew and not log.exists():  # asked as it was; its build time is not known
         return row | {"build_s": None, "chunks_per_s": None}
     return row | {"build_s": round(total, 1), "chunks_per_s": round(status["chunks"] / total, 1)}
 
