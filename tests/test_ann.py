@@ -95,12 +95,12 @@ def test_the_engine_switches_kinds_when_the_store_crosses_the_threshold(ann_conf
         indexer = Indexer(ann_config, engine, lambda: embedder)
         indexer.put_documents(article(n) for n in range(300, 700))
         engine.refresh()
-        assert engine._state.vectors.kind == "approximate"
+        assert engine.status()["vector_index"] == "approximate"
         assert set(engine._state.vectors.ids().tolist()) == stored_ids(engine)
         # Far below the threshold again: back to exact.
         indexer.remove(f"doc-{n}" for n in range(150, 700))
         engine.refresh()
-        assert engine._state.vectors.kind == "exact"
+        assert engine.status()["vector_index"] == "exact"
         assert set(engine._state.vectors.ids().tolist()) == stored_ids(engine)
     finally:
         engine.close()
