@@ -140,6 +140,13 @@ class MilvusConfig:
 
 
 @dataclass(frozen=True)
+class IndexConfig:
+    # From this many chunks on, the local engine searches vectors approximately (IVF over
+    # 8-bit quantised vectors, rescored exactly from the store); below it, exactly.
+    ann_min_chunks: int = 200_000
+
+
+@dataclass(frozen=True)
 class Config:
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("embeddings/index")
@@ -152,6 +159,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     milvus: MilvusConfig = field(default_factory=MilvusConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some top-level fields changed (the original is untouched)."""
@@ -288,6 +296,7 @@ def _check_ranges(instance: Any, where: str) -> None:
                        "connection_limit", "channel_timeout", "max_header_bytes",
                        "rate_limit_burst"),
         IngestConfig: ("max_file_bytes",),
+        IndexConfig: ("ann_min_chunks",),
     }.get(type(instance), ())
     for name in positive:
         if getattr(instance, name) < 1:

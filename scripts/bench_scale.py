@@ -1,6 +1,8 @@
 """Search and build costs at scale, without the model: where the time goes per stage.
 
     .venv/bin/python scripts/bench_scale.py --sizes 10000 50000 [--questions 300] [--json out.json]
+    .venv/bin/python scripts/bench_scale.py --sizes 1000000 --archive DIR --build-only
+    .venv/bin/python scripts/bench_scale.py --sizes 1000000 --archive DIR [--as-is]
 
 Builds synthetic archives of about N chunks from CMRC 2018 and DRCD paragraphs (each
 paragraph reused under new ids until N chunks are reached) through the real indexer,
@@ -10,7 +12,10 @@ CMRC/DRCD questions and times each stage of a hybrid question: tokenising and id
 vector search, keyword search, filling in missing scores, fetching the chunks; and the
 same questions filtered to one of 100 sources (about 1% of the documents). Prints a
 table and RSS; the vector recall of ANN is not measured here (random vectors would make
-any ANN look bad).
+any ANN look bad: scripts/bench_ann.py measures it on real e5 vectors). Past the config's
+`index.ann_min_chunks` the archive is searched through the approximate index, so its
+times are the ANN's. With `--archive` the archives are kept and reused; a build stopped
+midway resumes (each batch is committed), and `--as-is` asks one as far as it got.
 """
 
 from __future__ import annotations
@@ -89,39 +94,59 @@ class TimedEngine:
 
 
 def rss_mb() -> float:
+    """Resident memory now (not the peak: a reused archive may have loaded an older
+    vector cache before switching index kinds)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def build(config, size: int) -> dict[str, float]:
-    evalset = read_squad(SETS)
+def build(config, size: int, grow: bool = True) -> dict[str, float]:
+    """Build (or finish building) an archive of about `size` chunks in config.index_dir.
+    Each batch of documents is committed on its own, so an interrupted build resumes
+    where it stopped: copy and position are worked out from the documents stored."""
+    documents = read_squad(SETS).documents
     folder = IndexFolder(config.index_dir)
     embedder = RandomVectors(config.model.name)
-    with folder.writer_lock():
-        create_index(config, config.index_dir, DIMENSION)
+    if folder.current_store() is None:
+        with folder.writer_lock():
+            create_index(config, config.index_dir, DIMENSION)
     engine = LocalEngine(config)
     indexer = Indexer(config, engine, lambda: embedder)
-    started = time.perf_counter()
-    copy = 0
-    while (status := engine.status())["chunks"] < size:
-        batch = evalset.documents
+    # Build time adds up over interrupted and resumed runs: kept beside the archive after
+    # every batch of documents.
+    log = config.index_dir / "bench-build.json"
+    total = json.loads(log.read_text())["build_s"] if log.exists() else 0.0
+    grew = False
+    while (status := engine.status())["chunks"] < size and grow:
+        started = time.perf_counter()
+        copy, done = divmod(status["documents"], len(documents))
+        batch = documents[done:]
         if status["documents"]:
             per_document = status["chunks"] / status["documents"]
             batch = batch[: max(1, math.ceil((size - status["chunks"]) / per_document))]
         # 100 sources, so that one source keeps about 1% of the documents.
         indexer.put_documents(
             replace(d, doc_id=f"{d.doc_id}-{copy}", source=f"source-{n % 100:02d}")
-            for n, d in enumerate(batch, start=copy * len(evalset.documents)))
-        copy += 1
-    seconds = time.perf_counter() - started
+            for n, d in enumerate(batch, start=copy * len(documents) + done))
+        total += time.perf_counter() - started
+        log.write_text(json.dumps({"build_s": total}))
+        grew = True
     with folder.writer_lock():
         engine.save_vector_cache()
     status = engine.status()
+    vector_index = status["vector_index"]
     engine.close()
-    store = next(config.index_dir.glob("store-*"))
+    store = folder.require_store()
     disk = sum(p.stat().st_size for p in store.iterdir()) / 1e6
-    return {"chunks": status["chunks"], "documents": status["documents"],
-            "build_s": round(seconds, 1), "disk_mb": round(disk, 1),
-            "chunks_per_s": round(status["chunks"] / seconds, 1)}
+    row = {"chunks": status["chunks"], "documents": status["documents"],
+           "disk_mb": round(disk, 1), "vector_index": vector_index}
+    if not grew and not log.exists():  # asked as it was; its build time is not known
+        return row | {"build_s": None, "chunks_per_s": None}
+    return row | {"build_s": round(total, 1), "chunks_per_s": round(status["chunks"] / total, 1)}
 
 
 def ask(config, questions: list[str], filters=None) -> dict[str, float]:
@@ -150,7 +175,8 @@ def ask(config, questions: list[str], filters=None) -> dict[str, float]:
     engine.close()
     row = {"ask_p50_ms": round(statistics.median(totals), 1),
            "ask_p95_ms": round(float(np.percentile(totals, 95)), 1),
-           "rss_open_mb": round(opened_rss), "rss_after_mb": round(rss_mb())}
+           "rss_open_mb": round(opened_rss), "rss_after_mb": round(rss_mb()),
+           "rss_peak_mb": round(peak_rss_mb())}
     for stage, values in timer.times.items():
         if values:
             row[f"{stage}_p50_ms"] = round(statistics.median(values), 2)
@@ -164,18 +190,27 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000])
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--json", dest="json_out", type=Path)
+    parser.add_argument("--archive", type=Path,
+                        help="keep the archives in this folder (<folder>/<size>) and reuse "
+                             "them; an interrupted build resumes (default: temporary)")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build (or resume) the archives, ask nothing")
+    parser.add_argument("--as-is", action="store_true",
+                        help="ask an --archive as far as it was built (an interrupted build)")
     args = parser.parse_args()
     questions = [q.question for q in read_squad(SETS).questions]
     questions = random.Random(1).sample(questions, args.questions)
     rows = []
     for size in args.sizes:
-        with tempfile.TemporaryDirectory(prefix="qa-scale-") as folder:
-            config = load_config(args.config).replace(index_dir=Path(folder) / "index")
-            row = {"target": size} | build(config, size)
-            row |= ask(config, questions)
-            filtered = ask(config, questions, Filters(sources=("source-07",)))
-            row["filtered_1pct_p50_ms"] = filtered["ask_p50_ms"]
-            row["filtered_1pct_p95_ms"] = filtered["ask_p95_ms"]
+        with tempfile.TemporaryDirectory(prefix="qa-scale-") as temporary:
+            folder = (args.archive or Path(temporary)) / str(size)
+            config = load_config(args.config).replace(index_dir=folder / "index")
+            row = {"target": size} | build(config, size, grow=not args.as_is)
+            if not args.build_only:
+                row |= ask(config, questions)
+                filtered = ask(config, questions, Filters(sources=("source-07",)))
+                row["filtered_1pct_p50_ms"] = filtered["ask_p50_ms"]
+                row["filtered_1pct_p95_ms"] = filtered["ask_p95_ms"]
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     columns = list(rows[0])

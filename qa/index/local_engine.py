@@ -79,7 +79,13 @@ class LocalSnapshot(StoreReader):
                 return [(allowed[i], float(scores[i])) for i in best]
             hits = self._faiss.search(vector, k, allowed=allowed)
         # Hits of chunks removed since FAISS was last refreshed are dropped.
-        return self.in_snapshot(hits)
+        hits = self.in_snapshot(hits)
+        if hits and not self._faiss.exact_scores:
+            # An approximate index found them; the store's vectors score them exactly.
+            ids = [chunk_id for chunk_id, _ in hits]
+            scores = self.vectors(ids) @ np.asarray(vector, dtype=np.float32)
+            hits = sorted(zip(ids, scores.tolist(), strict=True), key=lambda hit: -hit[1])
+        return hits
 
     def vectors(self, ids: list[int]) -> np.ndarray:  # type: ignore[override]
         return super().vectors(ids, self._faiss.dimension)
@@ -175,8 +181,13 @@ class LocalEngine:
                 generation = _checked(reader.generation)
                 vectors, cached_generation = _load_cache(store_dir, generation, dimension)
                 if vectors is None:
-                    vectors, cached_generation = VectorIndex.empty(dimension), 0
-                behind = _apply(vectors, reader, cached_generation)
+                    vectors = _build_vectors(reader, dimension, self.config)
+                    behind = len(vectors)
+                else:
+                    behind = _apply(vectors, reader, cached_generation)
+                    if not vectors.suits(len(vectors), self.config.index.ann_min_chunks):
+                        vectors = _build_vectors(reader, dimension, self.config)
+                        behind = len(vectors)
         except sqlite3.DatabaseError as exc:
             raise IndexDamagedError(f"the index store {store_dir / STORE_FILE} is unreadable "
                                     f"({exc}); run `qa check` to see what is wrong") from None
@@ -250,6 +261,7 @@ class LocalEngine:
                 "changed_at": snapshot.meta("changed_at"),
                 "created_at": self._state.manifest.get("created_at"),
                 "vectors_generation": self._state.generation,
+                "vector_index": self._state.vectors.kind,
             }
 
     # -- keeping up ----------------------------------------------------------------
@@ -282,7 +294,23 @@ class LocalEngine:
                     state.vectors.add(ids, vectors)
                 state.generation = generation
             state.unsaved += len(removed) + sum(len(ids) for ids, _ in added)
+            if not state.vectors.suits(len(state.vectors), self.config.index.ann_min_chunks):
+                self._rebuild_vectors(state)
             return True
+
+    def _rebuild_vectors(self, state: _State) -> None:
+        """The store crossed a size where another kind of vector index suits it: build
+        that one from the store while readers keep using the old one, then switch."""
+        db = state.refresh_db
+        assert db is not None
+        with transaction(db, immediate=False):
+            reader = StoreReader(db)
+            generation = _checked(reader.generation)
+            vectors = _build_vectors(reader, state.vectors.dimension, self.config)
+        with state.lock.write():
+            state.vectors, state.generation = vectors, generation
+        state.unsaved += len(vectors)
+        logger.info("rebuilt the vector index as %s for %d chunks", vectors.kind, len(vectors))
 
     def watch(self, interval: float = 0.25) -> None:
         """Refresh in a background thread every `interval` seconds (the server does)."""
@@ -402,6 +430,13 @@ def _load_cache(store_dir: Path, generation: int,
         if vectors.dimension == dimension:
             return vectors, cached
     return None, 0
+
+
+def _build_vectors(reader: StoreReader, dimension: int, config: Config) -> VectorIndex:
+    """A vector index of the kind suited to the store's size, from its vectors."""
+    _, chunks = reader.counts()
+    return VectorIndex.build(dimension, chunks, lambda: reader.vectors_since(0),
+                             config.index.ann_min_chunks)
 
 
 def _apply(vectors: VectorIndex, reader: StoreReader, since: int) -> int:
