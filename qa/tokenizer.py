@@ -14,7 +14,6 @@ import threading
 from collections.abc import Iterable
 
 import jieba
-import jieba.posseg
 
 from qa.normalize import fold
 
@@ -43,7 +42,7 @@ class Tokenizer:
     def __init__(self, user_words: Iterable[str] = ()):
         self.user_words = tuple(sorted({fold(w.strip()) for w in user_words if w.strip()}))
         self._jieba: jieba.Tokenizer | None = None
-        self._tagger: jieba.posseg.POSTokenizer | None = None
+        self._tagger = None  # a jieba.posseg.POSTokenizer, made on the first tagging
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -70,7 +69,7 @@ class Tokenizer:
         segmenter = self._segmenter()
         with self._lock:
             if self._tagger is None:
-                self._tagger = jieba.posseg.POSTokenizer(segmenter)
+                self._tagger = _tagger_for(segmenter)
         return [(pair.word, pair.flag) for pair in self._tagger.lcut(folded, HMM=True)]
 
     def tokens(self, text: str, already_folded: bool = False) -> list[str]:
@@ -86,3 +85,25 @@ class Tokenizer:
             else:
                 out.append(piece)
         return [t for t in out if t.strip() and t not in STOPWORDS]
+
+
+def _tagger_for(segmenter: jieba.Tokenizer):
+    """A part-of-speech tagger (jieba.posseg.POSTokenizer) over `segmenter`.
+
+    Imported here: importing jieba.posseg reads the whole dictionary for its module-level
+    tagger (about half a second), which only questions about people and places need.
+    Over the same dictionary file, that tagger's word -> tag table is shared rather than
+    read a second time.
+    """
+    import jieba.posseg
+
+    shared = jieba.posseg.dt
+    if segmenter.dictionary != shared.tokenizer.dictionary:
+        return jieba.posseg.POSTokenizer(segmenter)
+
+    class SharedTags(jieba.posseg.POSTokenizer):
+        def load_word_tag(self, f) -> None:
+            f.close()
+            self.word_tag_tab = dict(shared.word_tag_tab)
+
+    return SharedTags(segmenter)
