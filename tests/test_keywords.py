@@ -44,6 +44,15 @@ def test_tokens_do_not_import_the_tagger():
     assert result.stdout.strip() == "False"
 
 
+def test_cached_tokens_are_a_fresh_list_each_time():
+    tokenizer = Tokenizer()
+    first = tokenizer.tokens("宜宾白酒产业的营业收入")
+    first += ["changed"]  # the retriever extends a question's tokens in place
+    assert tokenizer.tokens("宜宾白酒产业的营业收入") == first[:-1]
+    long_text = "宜宾白酒产业的营业收入。" * 200  # past the cache's length limit
+    assert tokenizer.tokens(long_text) == tokenizer.tokens("宜宾白酒产业的营业收入。") * 200
+
+
 def test_numbers_and_latin_words_stay_whole_and_punctuation_and_stop_words_go():
     tokens = Tokenizer().tokens("2021年营业收入1.76万亿，同比增长18.8%；JD.com与5G的应用是什么？")
     for whole in ("2021", "1.76", "18.8%", "jd.com", "5g"):
