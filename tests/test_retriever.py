@@ -75,3 +75,13 @@ def test_the_vector_share_grows_as_fewer_question_words_match(retriever):
         hits = dict(snapshot.keyword_search(partly.tokens, 5))
         weight = retriever._vector_weight(snapshot, partly, hits)
     assert settings.vector_weight_min < weight < settings.vector_weight_max
+
+
+def test_the_english_bridge_loads_on_the_first_english_question(retriever):
+    # Start-up: a Chinese question never pays for the CC-CEDICT tables.
+    chinese = retriever.ask("宜宾白酒产业的营业收入", top_k=1)
+    assert retriever.bridge.load_seconds is None
+    english = retriever.ask("What was the revenue of the Yibin baijiu industry?", top_k=1)
+    assert retriever.bridge.load_seconds is not None
+    assert english.passages[0].citation.doc_id == chinese.passages[0].citation.doc_id == "yibin"
+    assert "宜宾" in retriever.prepare("Yibin revenue").tokens
