@@ -22,7 +22,7 @@ txtai runs in its own virtual environment, so that its dependencies never move t
 project's pins; this script starts it as a child process (`--txtai-worker`):
 
     python3.11 -m venv /work/peers-venv
-    /work/peers-venv/bin/pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+    /work/peers-venv/bin/pip install torch==2.13.0  # the CPU build
     /work/peers-venv/bin/pip install txtai==9.14.0
 
 (any torch 2.13 CPU wheel will do; a local wheel file works too).
