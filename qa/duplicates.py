@@ -20,12 +20,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 SHINGLE_SIZE = 4
 # Letters, digits and CJK only: punctuation and spacing differ between outlets.
 _NOT_TEXT = re.compile(r"[^\w]|_", re.UNICODE)
 
 
+# A server groups the same top passages for question after question; a passage's set
+# is ~10-20 kB, so only the most recent few hundred are kept.
+@lru_cache(maxsize=512)
 def shingles(text: str, size: int = SHINGLE_SIZE) -> frozenset[str]:
     """The set of `size`-character runs of the folded text without punctuation or spaces."""
     compact = _NOT_TEXT.sub("", unicodedata.normalize("NFKC", text).lower())

@@ -12,9 +12,9 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
+from functools import lru_cache
 
 import jieba
-import jieba.posseg
 
 from qa.normalize import fold
 
@@ -37,14 +37,23 @@ STOPWORDS = frozenset(
 )
 
 
+# A server tokenises the same passages' sentences for question after question (the
+# answering sentence, keyword coverage): their tokens and tags are kept, a bounded
+# number of short texts only (indexing passes whole documents through here too).
+CACHED_TEXTS = 8192
+CACHED_MAX_CHARS = 1000
+
+
 class Tokenizer:
     """jieba search-mode tokens of folded text, with a user dictionary of domain terms."""
 
     def __init__(self, user_words: Iterable[str] = ()):
         self.user_words = tuple(sorted({fold(w.strip()) for w in user_words if w.strip()}))
         self._jieba: jieba.Tokenizer | None = None
-        self._tagger: jieba.posseg.POSTokenizer | None = None
+        self._tagger = None  # a jieba.posseg.POSTokenizer, made on the first tagging
         self._lock = threading.Lock()
+        self._cached_tokens = lru_cache(maxsize=CACHED_TEXTS)(self._tokens_of_folded)
+        self._cached_tags = lru_cache(maxsize=CACHED_TEXTS)(self._tags_of_folded)
 
     def load(self) -> None:
         """Load jieba's dictionary now rather than on the first question."""
@@ -67,11 +76,16 @@ class Tokenizer:
     def tagged_words(self, folded: str) -> list[tuple[str, str]]:
         """(word, part-of-speech tag) pairs of already folded text, in jieba's tag set
         (nr person, ns place, nt organisation, m number, t time, ...)."""
+        if len(folded) > CACHED_MAX_CHARS:
+            return list(self._tags_of_folded(folded))
+        return list(self._cached_tags(folded))
+
+    def _tags_of_folded(self, folded: str) -> tuple[tuple[str, str], ...]:
         segmenter = self._segmenter()
         with self._lock:
             if self._tagger is None:
-                self._tagger = jieba.posseg.POSTokenizer(segmenter)
-        return [(pair.word, pair.flag) for pair in self._tagger.lcut(folded, HMM=True)]
+                self._tagger = _tagger_for(segmenter)
+        return tuple((pair.word, pair.flag) for pair in self._tagger.lcut(folded, HMM=True))
 
     def tokens(self, text: str, already_folded: bool = False) -> list[str]:
         """Keyword tokens of `text`, in order, stop words and punctuation dropped.
@@ -79,10 +93,37 @@ class Tokenizer:
         `already_folded=True` skips folding (qa.normalize.fold) text that has been.
         """
         folded = text if already_folded else fold(text)
+        if len(folded) > CACHED_MAX_CHARS:
+            return list(self._tokens_of_folded(folded))
+        return list(self._cached_tokens(folded))
+
+    def _tokens_of_folded(self, folded: str) -> tuple[str, ...]:
         out: list[str] = []
         for piece in _SPLIT.findall(folded):
             if _CJK_RUN.fullmatch(piece):
                 out.extend(self._segmenter().lcut_for_search(piece, HMM=True))
             else:
                 out.append(piece)
-        return [t for t in out if t.strip() and t not in STOPWORDS]
+        return tuple(t for t in out if t.strip() and t not in STOPWORDS)
+
+
+def _tagger_for(segmenter: jieba.Tokenizer):
+    """A part-of-speech tagger (jieba.posseg.POSTokenizer) over `segmenter`.
+
+    Imported here: importing jieba.posseg reads the whole dictionary for its module-level
+    tagger (about half a second), which only questions about people and places need.
+    Over the same dictionary file, that tagger's word -> tag table is shared rather than
+    read a second time.
+    """
+    import jieba.posseg
+
+    shared = jieba.posseg.dt
+    if segmenter.dictionary != shared.tokenizer.dictionary:
+        return jieba.posseg.POSTokenizer(segmenter)
+
+    class SharedTags(jieba.posseg.POSTokenizer):
+        def load_word_tag(self, f) -> None:
+            f.close()
+            self.word_tag_tab = dict(shared.word_tag_tab)
+
+    return SharedTags(segmenter)

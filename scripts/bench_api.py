@@ -1,12 +1,18 @@
-"""Latency of `POST /api/ask` against a real `qa serve`, one request at a time.
+"""Throughput and latency of `POST /api/ask` against a real `qa serve`, at several
+concurrency levels.
 
 Starts `qa serve` on a free loopback port with the given config (its index must exist:
-run `qa index` first), waits for it to listen, sends a few warm-up questions, then N
-sequential questions over one keep-alive connection, within a time bound. Prints a
-table and writes JSON; stops the server with SIGTERM.
+run `qa index` first), waits for it to listen and sends a few warm-up questions. Then,
+for each concurrency level, that many clients (threads, each with its own keep-alive
+connection) send questions in turn until together they have sent `-n` requests or
+`--seconds` have passed. Latency is the client's wall time, question embedding and
+JSON included. The server's CPU seconds (from /proc) are read around each level, so
+CPU ms per request is the server's own work. Prints a table and writes JSON; stops the
+server with SIGTERM. Only 127.0.0.1.
 
-    .venv/bin/python scripts/bench_api.py [--config config.yaml] [-n 200] \
-        [--questions benchmarks/shipped_dev_questions.jsonl] [--json artifacts/bench_api.json]
+    .venv/bin/python scripts/bench_api.py [--config config.yaml] [--concurrency 1 4 8] \
+        [-n 400] [--seconds 30] [--questions benchmarks/shipped_dev_questions.jsonl] \
+        [--json artifacts/bench_api.json]
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import json
 import os
 import platform
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -35,11 +40,12 @@ WARM_UP = 5
 
 def start_server(config: Path, timeout: float, checkout: Path = REPO
                  ) -> tuple[subprocess.Popen, str]:
-    """`qa serve --port 0` of `checkout`'s code in a child process, and the URL it announces."""
+    """`qa serve --port 0` in a child process run from `checkout`, and its URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "serve", "--config", str(config), "--port", "0"],
+        [sys.executable, "-m", "qa.cli", "serve", "--config", str(config),
+         "--host", "127.0.0.1", "--port", "0"],
         cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        env=os.environ | {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
     )
     found: list[str] = []
 
@@ -65,15 +71,93 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered)) - 1))]
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ask(connection: http.client.HTTPConnection, question: str, top_k: int
+        ) -> tuple[int, bytes]:
+    body = json.dumps({"question": question, "top_k": top_k}).encode()
+    connection.request("POST", "/api/ask", body=body,
+                       headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def run_level(host: str, port: int, questions: list[str], clients: int, requests: int,
+              seconds: float, top_k: int) -> dict:
+    """`clients` threads asking until `requests` are sent or `seconds` have passed."""
+    lock = threading.Lock()
+    latencies: list[float] = []
+    took: list[float] = []
+    errors: list[str] = []
+    sent = [0]
+    deadline = time.monotonic() + seconds
+
+    def client(number: int) -> None:
+        connection = http.client.HTTPConnection(host, port, timeout=60)
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    if sent[0] >= requests:
+                        return
+                    index = sent[0]
+                    sent[0] += 1
+                question = questions[(index + number) % len(questions)]
+                started = time.perf_counter()
+                try:
+                    status, payload = ask(connection, question, top_k)
+                except (OSError, http.client.HTTPException) as exc:
+                    with lock:
+                        errors.append(type(exc).__name__)
+                    connection.close()
+                    connection = http.client.HTTPConnection(host, port, timeout=60)
+                    continue
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    if status == 200:
+                        latencies.append(elapsed)
+                        took.append(json.loads(payload)["took_ms"])
+                    else:
+                        errors.append(str(status))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if not latencies:
+        return {"concurrency": clients, "requests": 0, "errors": len(errors)}
+    return {
+        "concurrency": clients, "requests": len(latencies), "errors": len(errors),
+        "error_kinds": sorted(set(errors)), "seconds": round(wall, 2),
+        "requests_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": round(percentile(latencies, 0.50), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "took_ms_p50": round(percentile(took, 0.50), 1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
-    parser.add_argument("-n", "--requests", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("-n", "--requests", type=int, default=400,
+                        help="Requests per concurrency level (at most).")
+    parser.add_argument("--seconds", type=float, default=30.0,
+                        help="Time limit per concurrency level.")
     parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--checkout", type=Path, default=REPO,
+                        help="Serve this checkout's code (e.g. main, for a before figure).")
     parser.add_argument("--questions", type=Path,
                         default=REPO / "benchmarks" / "shipped_dev_questions.jsonl")
-    parser.add_argument("--time-limit", type=float, default=600.0,
-                        help="Stop sending after this many seconds.")
     parser.add_argument("--json", dest="json_out", type=Path,
                         default=REPO / "artifacts" / "bench_api.json")
     args = parser.parse_args()
@@ -83,70 +167,57 @@ def main() -> int:
         lines = args.questions.read_text(encoding="utf-8").splitlines()
         questions = [json.loads(line)["question"] for line in lines if line.strip()]
 
-    process, url = start_server(args.config.resolve(), timeout=300)
+    print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}; load average before {os.getloadavg()}")
+    process, url = start_server(args.config.resolve(), timeout=300,
+                                 checkout=args.checkout.resolve())
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    wall: list[float] = []
-    server: list[float] = []
-    errors = 0
+    levels = []
     try:
-        deadline = time.monotonic() + args.time_limit
-        for i in range(WARM_UP + args.requests):
-            if time.monotonic() > deadline:
-                break
-            body = json.dumps({"question": questions[i % len(questions)], "top_k": args.top_k})
-            started = time.perf_counter()
-            connection.request("POST", "/api/ask", body=body.encode(),
-                               headers={"Content-Type": "application/json"})
-            response = connection.getresponse()
-            payload = response.read()
-            elapsed = (time.perf_counter() - started) * 1000
-            if i < WARM_UP:
-                continue
-            if response.status != 200:
-                errors += 1
-                continue
-            wall.append(elapsed)
-            server.append(json.loads(payload)["took_ms"])
+        warm = http.client.HTTPConnection(host, int(port), timeout=60)
+        for question in questions[:WARM_UP]:
+            ask(warm, question, args.top_k)
+        warm.close()
+        for clients in args.concurrency:
+            cpu_before = server_cpu_seconds(process.pid)
+            level = run_level(host, int(port), questions, clients, args.requests,
+                              args.seconds, args.top_k)
+            cpu = server_cpu_seconds(process.pid) - cpu_before
+            if level["requests"]:
+                level["server_cpu_ms_per_request"] = round(
+                    1000 * cpu / (level["requests"] + level["errors"]), 1)
+            levels.append(level)
     finally:
-        connection.close()
         process.send_signal(signal.SIGTERM)
         process.wait(30)
 
-    if not wall:
-        raise SystemExit("no successful request")
-    rows = [
-        ("client wall ms", wall),
-        ("server took_ms", server),
-    ]
-    print(f"{len(wall)} sequential POST /api/ask (top_k={args.top_k}, {errors} errors) on {url}")
-    print(f"{'':16}{'median':>9}{'p95':>9}{'p99':>9}{'mean':>9}{'min':>9}{'max':>9}")
-    results = {}
-    for name, values in rows:
-        stats = {
-            "median": statistics.median(values),
-            "p95": percentile(values, 0.95),
-            "p99": percentile(values, 0.99),
-            "mean": statistics.fmean(values),
-            "min": min(values),
-            "max": max(values),
-        }
-        results[name.replace(" ", "_")] = {k: round(v, 2) for k, v in stats.items()}
-        print(f"{name:16}" + "".join(f"{v:9.1f}" for v in stats.values()))
+    load_after = os.getloadavg()
+    print(f"{len(questions)} questions, top_k={args.top_k}, server {url} running "
+          f"{args.checkout.resolve()}; "
+          f"load average after {load_after}\n")
+    print("| concurrency | requests | requests/s | p50 ms | p95 ms | p99 ms | errors "
+          "| server took_ms p50 | server CPU ms/request |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for level in levels:
+        if not level["requests"]:
+            print(f"| {level['concurrency']} | 0 | — | — | — | — | {level['errors']} | — | — |")
+            continue
+        print(f"| {level['concurrency']} | {level['requests']} | {level['requests_per_s']} "
+              f"| {level['p50_ms']} | {level['p95_ms']} | {level['p99_ms']} "
+              f"| {level['errors']} | {level['took_ms_p50']} "
+              f"| {level['server_cpu_ms_per_request']} |")
     report = {
-        "requests": len(wall),
-        "errors": errors,
-        "warm_up": WARM_UP,
+        "command": sys.argv, "checkout": str(args.checkout.resolve()), "warm_up": WARM_UP,
         "top_k": args.top_k,
-        "questions": len(questions),
+        "questions": len(questions), "levels": levels,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "platform": platform.platform()},
-        **results,
+                    "platform": platform.platform(), "load_after": load_after},
     }
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print(f"wrote {args.json_out}")
-    return 0 if errors == 0 else 1
+    print(f"\nwrote {args.json_out}")
+    return 0 if all(level["errors"] == 0 for level in levels) else 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+
+import jieba
+import jieba.posseg
 
 from qa.index import keywords
 from qa.normalize import fold
@@ -14,6 +19,38 @@ def test_user_dictionary_words_stay_whole():
     assert "产融协同" not in plain
     assert "产融协同" in Tokenizer(["产融协同"]).tokens("宜宾数字化产融协同平台")
     assert "陶溪川" in Tokenizer(["陶溪川"]).tokens("陶溪川抖音直播基地")
+
+
+def test_tagging_shares_the_dictionary_tags_and_matches_jieba():
+    tokenizer = Tokenizer(["产融协同", "五粮液"])
+    reference_segmenter = jieba.Tokenizer()
+    for word in tokenizer.user_words:
+        reference_segmenter.add_word(word, freq=None)
+        reference_segmenter.suggest_freq(word, tune=True)
+    reference = jieba.posseg.POSTokenizer(reference_segmenter)
+    for text in ("谁是五粮液的董事长曾从钦", "宜宾市位于四川省南部，推动产融协同发展",
+                 "李白出生在碎叶城，后来到了长安。"):
+        expected = [(pair.word, pair.flag) for pair in reference.lcut(text, HMM=True)]
+        assert tokenizer.tagged_words(text) == expected
+    assert tokenizer._tagger.word_tag_tab == jieba.posseg.dt.word_tag_tab
+
+
+def test_tokens_do_not_import_the_tagger():
+    # jieba.posseg reads the whole dictionary on import; only tagging needs it.
+    code = ("import sys; from qa.tokenizer import Tokenizer; t = Tokenizer(); t.load(); "
+            "t.tokens('宜宾白酒产业的营业收入'); print('jieba.posseg' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_cached_tokens_are_a_fresh_list_each_time():
+    tokenizer = Tokenizer()
+    first = tokenizer.tokens("宜宾白酒产业的营业收入")
+    first += ["changed"]  # the retriever extends a question's tokens in place
+    assert tokenizer.tokens("宜宾白酒产业的营业收入") == first[:-1]
+    long_text = "宜宾白酒产业的营业收入。" * 200  # past the cache's length limit
+    assert tokenizer.tokens(long_text) == tokenizer.tokens("宜宾白酒产业的营业收入。") * 200
 
 
 def test_numbers_and_latin_words_stay_whole_and_punctuation_and_stop_words_go():

@@ -108,3 +108,13 @@ def test_hybrid_ranks_by_the_blend_with_the_configured_cosine_range_floor(
 def test_a_cosine_range_floor_outside_0_to_1_is_rejected(make_config):
     with pytest.raises(ConfigError, match="cosine_range_floor"):
         make_config(retrieval={"cosine_range_floor": 1.5})
+
+
+def test_the_english_bridge_loads_on_the_first_english_question(retriever):
+    # Start-up: a Chinese question never pays for the CC-CEDICT tables.
+    chinese = retriever.ask("宜宾白酒产业的营业收入", top_k=1)
+    assert retriever.bridge.load_seconds is None
+    english = retriever.ask("What was the revenue of the Yibin baijiu industry?", top_k=1)
+    assert retriever.bridge.load_seconds is not None
+    assert english.passages[0].citation.doc_id == chinese.passages[0].citation.doc_id == "yibin"
+    assert "宜宾" in retriever.prepare("Yibin revenue").tokens
