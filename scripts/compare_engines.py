@@ -8,7 +8,8 @@ Milvus Lite with Milvus' jieba analyzer. Prints one Markdown table (recall@1/5/1
 per file, mode and engine, over the questions asked), the seconds each engine took to
 index the pool and to answer, and whether the run covered every question.
 `--rows FILE` appends one JSON line per question as it goes; `--summary FILE` prints the
-table of such a file again. `--shuffle SEED` asks the questions in a seeded random order
+table of such a file again; `--articles N` keeps the first N articles of each file.
+`--shuffle SEED` asks the questions in a seeded random order
 (a run stopped early is then a random sample of the set, not its first articles).
 
     QA_MODEL_CACHE=.cache/models .venv/bin/python scripts/compare_engines.py \\
@@ -44,6 +45,20 @@ ENGINES = {
 }
 
 
+def subset(paths: list[Path], articles: int | None, folder: Path) -> list[Path]:
+    """The files cut to their first `articles` articles (all of them for None)."""
+    if not articles:
+        return paths
+    kept = []
+    for path in paths:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["data"] = data["data"][:articles]
+        target = folder / path.name
+        target.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        kept.append(target)
+    return kept
+
+
 def table(rows: list[dict], engines: list[str]) -> list[dict]:
     """Metrics per engine, file and mode over the questions in `rows`."""
     results = []
@@ -75,6 +90,8 @@ def main() -> None:
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--config", default=None)
     parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--articles", type=int, default=None,
+                        help="keep the first N articles of each file")
     parser.add_argument("--shuffle", type=int, default=None, metavar="SEED")
     parser.add_argument("--seconds", type=float, default=None,
                         help="stop asking after this long (the table covers what was asked)")
@@ -95,7 +112,8 @@ def main() -> None:
         config = config.replace(model=dataclasses.replace(
             config.model, cache_dir=Path(os.environ["QA_MODEL_CACHE"]).resolve()))
     embedder = cached(load_embedder(config), config)
-    evalset = read_squad(args.files)
+    with tempfile.TemporaryDirectory(prefix="qa-subset-") as cut:
+        evalset = read_squad(subset(args.files, args.articles, Path(cut)))
     order = list(range(len(evalset.questions)))
     if args.shuffle is not None:
         random.Random(args.shuffle).shuffle(order)
