@@ -32,7 +32,6 @@ from qa.index.layout import IndexFolder
 from qa.index.manifest import check_manifest, read_manifest  # noqa: F401 - re-exported
 from qa.index.store import API_ORIGIN
 from qa.ingest.document import Document
-from qa.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +106,9 @@ def _rebuild(config: Config, embedder: EmbedderFactory, folder: IndexFolder,
 
 def _carry_over(previous, corpus_dir: Path, indexer: Indexer, config: Config) -> list[str]:
     """Copy the old index's documents that no corpus file gives into the new one: with
-    their stored vectors when the model and the chunks are the same (nothing re-embedded),
-    else re-chunked and re-embedded."""
+    their stored vectors when the index settings (model, prompts, chunking, user words;
+    the manifest) and the chunks are the same (nothing re-embedded), else re-chunked and
+    re-embedded."""
     if previous is None:
         return []
     reader, same_model = previous
@@ -118,7 +118,7 @@ def _carry_over(previous, corpus_dir: Path, indexer: Indexer, config: Config) ->
         logger.warning("not carrying documents over from the damaged old index: %s", exc)
         return []
     inside = str(corpus_dir) + "/"
-    tokenizer = Tokenizer(config.keywords.user_words)
+    tokenizer = indexer.tokenizer
     carried: list[str] = []
     batch: list[Change] = []
     for origin, doc_ids in sorted(origins.items()):
