@@ -15,7 +15,7 @@ import pytest
 from qa.index.engine import Filters, RemoveDocument
 from qa.index.engines import migrate, open_engine, writable_engine
 from qa.index.indexer import Indexer
-from qa.index.saved_index import build_index, open_index
+from qa.index.saved_index import build_index, open_index, sync_index
 from qa.retriever import Retriever
 from tests.fakes import FakeEmbedder
 from tests.test_retriever import ARTICLES
@@ -229,6 +229,67 @@ def test_migrate_copies_an_index_without_re_embedding(make_config, tmp_path, dir
     finally:
         first.close()
         second.close()
+
+
+class Recording(FakeEmbedder):
+    """Remembers every passage it embeds."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed_passages(self, texts, progress=None):
+        self.texts.extend(texts)
+        return super().embed_passages(texts, progress)
+
+
+class Exploding(FakeEmbedder):
+    def embed_passages(self, texts, progress=None):
+        raise RuntimeError("interrupted")
+
+
+def ids_of(snapshot, query: str, embedder) -> set[str]:
+    """The documents of the chunks a vector search finds."""
+    hits = snapshot.vector_search(embedder.embed_queries([query])[0], 20)
+    return {chunk.doc_id for chunk in snapshot.chunks([i for i, _ in hits]).values()}
+
+
+def test_a_rebuild_goes_live_whole_and_carries_api_documents_over_unembedded(config):
+    corpus = config.corpus_dir
+    corpus.mkdir(parents=True)
+    (corpus / "a.txt").write_text("景德镇陶瓷产业数字化转型。", encoding="utf-8")
+    embedder = Recording()
+    sync_index(config, lambda: embedder)
+    with writable_engine(config, None) as engine:
+        Indexer(config, engine, lambda: embedder).put_document(
+            make_document("api-doc", "通过接口写入的宜宾白酒文章。"))
+    reader = open_engine(config)  # open across the rebuild: it must follow
+    try:
+        (corpus / "b.txt").write_text("梧州数字经济发展。", encoding="utf-8")
+        embedder.texts.clear()
+        report = sync_index(config, lambda: embedder, rebuild=True)
+        assert "api-doc" in report.added
+        assert not any("宜宾白酒" in text for text in embedder.texts)  # its vectors copied
+        with reader.snapshot() as snapshot:
+            assert snapshot.counts()[0] == 3
+            assert snapshot.origins()["api"] == ["api-doc"]
+            assert "api-doc" in ids_of(snapshot, "宜宾白酒", embedder)
+            assert [h for h in snapshot.keyword_search(["梧州"], 5)]
+        # An interrupted rebuild changes nothing: the old index keeps answering, in the
+        # engine open all along and in a new one.
+        (corpus / "c.txt").write_text("新的一篇文章。", encoding="utf-8")
+        with pytest.raises(RuntimeError, match="interrupted"):
+            sync_index(config, Exploding, rebuild=True)
+        fresh = open_engine(config)
+        try:
+            for engine in (reader, fresh):
+                with engine.snapshot() as snapshot:
+                    assert snapshot.counts()[0] == 3
+                    assert "api-doc" in ids_of(snapshot, "宜宾白酒", embedder)
+        finally:
+            fresh.close()
+    finally:
+        reader.close()
 
 
 QUESTIONS = [

@@ -14,7 +14,9 @@ from qa.config import config_from_mapping
 from qa.errors import ConfigError, IndexMissingError
 from qa.index.check import check_index, repair_index
 from qa.index.engine import Filters, RemoveDocument
-from qa.index.engines import open_engine, writable_engine
+from qa.index.engines import fresh_engine, open_engine, writable_engine
+from qa.index.milvus_engine import MilvusEngine
+from qa.index.milvus_layout import leftovers
 from qa.index.milvus_query import encode_terms, milvus_filter
 from tests.fakes import FakeEmbedder
 from tests.test_cli import YIBIN
@@ -127,3 +129,49 @@ def test_the_cli_on_milvus_lite_index_ask_check_and_migrate_back(tmp_path, shipp
     assert again["passages"][0]["text"] == answer["passages"][0]["text"]
     assert "removed 003_f6f549922cc68d70" in run("remove", "003_f6f549922cc68d70")
     assert "ok: 7 documents" in run("check")
+
+
+def test_a_killed_rebuild_leaves_leftovers_that_the_next_writer_drops(engine, config,
+                                                                     monkeypatch):
+    engine.commit([put(make_document("a", "景德镇陶瓷。"))])
+    live = engine.name
+    # A rebuild killed before its switch: nothing drops the pair it was filling.
+    monkeypatch.setattr(MilvusEngine, "discard", lambda self: None)
+    with pytest.raises(RuntimeError, match="killed"):
+        with fresh_engine(config, engine.dimension) as building:
+            building.commit([put(make_document("b", "宜宾白酒。"))])
+            raise RuntimeError("killed")
+    collections, files = leftovers(engine.client, config.milvus)
+    assert len(collections) == 1 and len(files) >= 1
+    with engine.snapshot() as snapshot:
+        assert snapshot.counts() == (1, 1)
+    assert any("interrupted rebuild" in n for n in check_index(config).notes)
+    with writable_engine(config, None) as writer:
+        assert writer.name == live
+        assert leftovers(writer.client, config.milvus) == ([], [])
+
+
+def test_an_index_made_before_the_alias_is_read_and_its_rebuild_takes_the_alias(config):
+    with writable_engine(config, FakeEmbedder) as engine:
+        engine.commit([put(make_document("a", "景德镇陶瓷。"))])
+        client, alias, side = engine.client, config.milvus.collection, engine.side_path
+        # The layout of the first Milvus engine: a collection named like the alias.
+        client.drop_alias(alias)
+        client.release_collection(engine.name)
+        client.rename_collection(engine.name, alias)
+    for suffix in ("", "-wal", "-shm"):
+        if (path := side.with_name(side.name + suffix)).exists():
+            path.rename(config.milvus.side_store.with_name(config.milvus.side_store.name + suffix))
+    old = open_engine(config)
+    try:
+        assert old.name == alias
+        with old.snapshot() as snapshot:
+            assert snapshot.counts() == (1, 1)
+        with fresh_engine(config, old.dimension) as building:
+            building.commit([put(make_document("b", "宜宾白酒。"))])
+        with old.snapshot() as snapshot:  # followed the rebuild
+            assert [d.doc_id for d in snapshot.documents()] == ["b"]
+        assert old.name.startswith(alias + "__") and not config.milvus.side_store.exists()
+        assert leftovers(old.client, config.milvus) == ([], [])
+    finally:
+        old.close()

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from qa.config import ENGINES, Config
 from qa.embedder import Embedder
-from qa.errors import IndexMissingError, QAError
+from qa.errors import IndexMismatchError, QAError
 from qa.index.engine import Change, Engine, PutDocument, PutFile
 from qa.ingest.chunker import chunk_document, embedding_text
 from qa.tokenizer import Tokenizer
@@ -47,18 +48,10 @@ def writable_engine(config: Config,
     """The configured index, created empty first if there is none (when a model is at
     hand to tell the dimension); closed (and the local vector cache saved) at the end."""
     if config.engine == "milvus":
-        from qa.index.milvus_engine import MilvusEngine
+        from qa.index.milvus_writers import writable_milvus
 
-        try:
-            engine = MilvusEngine(config)
-        except IndexMissingError:
-            if embedder is None:
-                raise
-            engine = MilvusEngine(config, create_dimension=embedder().dimension)
-        try:
+        with writable_milvus(config, embedder) as engine:
             yield engine
-        finally:
-            engine.close()
         return
     from qa.index.layout import IndexFolder
     from qa.index.local_engine import LocalEngine, create_index
@@ -81,16 +74,14 @@ def writable_engine(config: Config,
 def fresh_engine(config: Config, dimension: int,
                  wait_seconds: float = 30.0) -> Iterator[Engine]:
     """A new, empty index to fill in the block; it replaces the configured one when the
-    block ends without an error (local: atomically; Milvus: the collection and side store
-    are dropped at the start, so an interrupted fill leaves a partial index)."""
+    block ends without an error, atomically (local: the CURRENT pointer; Milvus: the
+    collection alias); until then the old index serves, and an interrupted fill leaves it
+    untouched (its leftovers go at the next writer)."""
     if config.engine == "milvus":
-        from qa.index.milvus_engine import MilvusEngine
+        from qa.index.milvus_writers import fresh_milvus
 
-        engine = MilvusEngine(config, create_dimension=dimension, fresh=True)
-        try:
+        with fresh_milvus(config, dimension, wait_seconds) as engine:
             yield engine
-        finally:
-            engine.close()
         return
     from qa.index.layout import IndexFolder
     from qa.index.local_engine import LocalEngine, create_index
@@ -129,9 +120,9 @@ def scratch_config(config: Config, folder: Path) -> Config:
 def discard_scratch(config: Config) -> None:
     """Drop a scratch collection on a Milvus server (files go with their folder)."""
     if config.engine == "milvus" and "://" in config.milvus.uri:
-        from qa.index.milvus_engine import drop_collection
+        from qa.index.milvus_writers import drop_milvus_index
 
-        drop_collection(config.milvus)
+        drop_milvus_index(config.milvus)
 
 
 @dataclass
@@ -188,6 +179,17 @@ def migrate(config: Config, to: str, progress: Callable[[int, int], None] | None
 
 def _copy(snapshot, document, config: Config, tokenizer: Tokenizer) -> PutDocument:
     """A document as stored in the source, with its stored vectors."""
+    change = stored_document(snapshot, document, config, tokenizer)
+    if change is None:
+        raise QAError(f"the stored chunks of {document.doc_id!r} differ from what the chunker "
+                      "makes now; run `qa index --rebuild` instead of migrating")
+    return change
+
+
+def stored_document(snapshot, document, config: Config,
+                    tokenizer: Tokenizer) -> PutDocument | None:
+    """A stored document as a change with its stored vectors (nothing re-embedded), or
+    None if the chunker now cuts it differently (its vectors no longer fit)."""
     info = snapshot.document_info(document.doc_id)
     # Both engines keep chunks in a SQLite table of the same shape (the store, or the
     # Milvus engine's side store).
@@ -197,8 +199,49 @@ def _copy(snapshot, document, config: Config, tokenizer: Tokenizer) -> PutDocume
     stored = snapshot.chunks(ids)
     if len(chunks) != len(ids) or any(
             stored[i].text != c.text for i, c in zip(ids, chunks, strict=True)):
-        raise QAError(f"the stored chunks of {document.doc_id!r} differ from what the chunker "
-                      "makes now; run `qa index --rebuild` instead of migrating")
+        return None
     tokens = [tokenizer.tokens(embedding_text(c, document.title, config.chunking))
               for c in chunks]
     return PutDocument(document, chunks, snapshot.vectors(ids), tokens, info[1])
+
+
+@contextmanager
+def previous_index(config: Config, fresh: Engine) -> Iterator[tuple[Any, bool] | None]:
+    """Inside `fresh_engine`: a read snapshot of the index `fresh` is about to replace,
+    and whether its vectors came from the configured model (None if there is none, or it
+    cannot be read)."""
+    if config.engine == "milvus":
+        with fresh.previous() as previous:  # type: ignore[attr-defined]
+            yield previous
+        return
+    from qa.index.layout import IndexFolder
+    from qa.index.manifest import check_manifest, read_manifest
+    from qa.index.store import STORE_FILE, StoreReader, connect
+
+    try:
+        folder = IndexFolder(config.index_dir)
+        store = None if folder.is_legacy() else folder.current_store()
+        manifest = read_manifest(store) if store else None
+        db = connect(store / STORE_FILE, readonly=True) if store else None
+    except QAError as exc:
+        # A damaged index is what a rebuild is for; only carrying over is lost.
+        logger.warning("not carrying documents over from the old index: %s", exc)
+        store = db = None
+    if db is None:
+        yield None
+        return
+    try:
+        check_manifest(manifest, config, dimension=None)
+        same_model = True
+    except IndexMismatchError:
+        same_model = False
+
+    class OldStore(StoreReader):
+        def vectors(self, ids):  # type: ignore[override]
+            return super().vectors(ids, int(manifest["dimension"]))
+
+    try:
+        db.execute("BEGIN")
+        yield OldStore(db), same_model
+    finally:
+        db.close()

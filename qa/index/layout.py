@@ -112,36 +112,10 @@ class IndexFolder:
         write_atomically(self.pointer, (store.name + "\n").encode("utf-8"))
         logger.info("index %s now serves %s", self.path, store.name)
 
-    @contextmanager
-    def writer_lock(self, wait_seconds: float = 30.0) -> Iterator[None]:
-        """Hold the writer lock; waits up to `wait_seconds` for another writer to finish.
-
-        An flock is released by the kernel when its holder dies, so a crashed
-        writer never leaves the index locked.
-        """
+    def writer_lock(self, wait_seconds: float = 30.0):
+        """Hold the writer lock; waits up to `wait_seconds` for another writer to finish."""
         self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path / LOCK_FILE, "a+")  # noqa: SIM115 - held for the block
-        try:
-            deadline = time.monotonic() + wait_seconds
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        holder = _lock_holder(handle)
-                        raise IndexLockedError(
-                            f"another writer{holder} is changing the index at {self.path}; "
-                            "try again when it has finished"
-                        ) from None
-                    time.sleep(0.05)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{os.getpid()}\n")
-            handle.flush()
-            yield
-        finally:
-            handle.close()
+        return hold_lock(self.path / LOCK_FILE, f"the index at {self.path}", wait_seconds)
 
     def leftovers(self) -> list[Path]:
         """Files and folders that an interrupted run left behind."""
@@ -180,6 +154,35 @@ class IndexFolder:
         """Delete the files of the old single-folder layout once a store is live."""
         for name in (LEGACY_MANIFEST, "vectors.faiss", "chunks.sqlite"):
             (self.path / name).unlink(missing_ok=True)
+
+
+@contextmanager
+def hold_lock(path: Path, what: str, wait_seconds: float = 30.0) -> Iterator[None]:
+    """Hold an exclusive flock on `path` for the block; waits up to `wait_seconds` for
+    another writer to finish. The kernel releases an flock when its holder dies, so a
+    crashed writer never leaves `what` locked."""
+    handle = open(path, "a+")  # noqa: SIM115 - held for the block
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _lock_holder(handle)
+                    raise IndexLockedError(
+                        f"another writer{holder} is changing {what}; "
+                        "try again when it has finished"
+                    ) from None
+                time.sleep(0.05)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def _lock_holder(handle) -> str:

@@ -9,6 +9,7 @@ import json
 from qa.config import Config
 from qa.errors import QAError
 from qa.index.check import CheckResult
+from qa.index.milvus_layout import leftovers
 from qa.index.milvus_side import SideWriter
 from qa.index.store import connect, transaction
 
@@ -37,8 +38,12 @@ def check_milvus(config: Config) -> CheckResult:
                 rows = engine.milvus_ids(reader.last_chunk_id())
         finally:
             db.close()
+        collections, files = leftovers(engine.client, config.milvus)
     finally:
         engine.close()
+    if collections or files:
+        result.notes.append(f"{len(collections)} collections and {len(files)} side store files "
+                            "of an interrupted rebuild (the next `qa index` drops them)")
     if actual != (result.documents, result.chunks):
         result.problems.append(
             f"the recorded counts ({result.documents} documents, {result.chunks} chunks) "

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from qa.index.store import StoreWriter, connect, content_hash, create_store
+from qa.index.store import StoreWriter, connect, content_hash, create_store, transaction
 from qa.ingest.chunker import Chunk
 from qa.ingest.document import Document
 
@@ -129,3 +129,22 @@ class SideWriter(StoreWriter):
     def forget_removals(self, ids: list[int]) -> None:
         self.db.executemany("DELETE FROM removed_chunks WHERE chunk_id = ?",
                             ((i,) for i in ids))
+
+
+def mark_replaced(path: Path, collection: str) -> None:
+    """Record in a side store that a rebuild replaced its pair by `collection`'s."""
+    if not path.is_file():
+        return
+    db = connect(path, readonly=False)
+    try:
+        with transaction(db):
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('replaced_by', ?)",
+                       (json.dumps(collection),))
+    finally:
+        db.close()
+
+
+def replaced_by(db: sqlite3.Connection) -> str | None:
+    """The collection whose pair replaced this side store's, if a rebuild did."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'replaced_by'").fetchone()
+    return json.loads(row[0]) if row else None

@@ -18,13 +18,20 @@ from pathlib import Path
 from qa.config import Config
 from qa.embedder import Embedder
 from qa.errors import QAError
-from qa.index.engine import Engine
-from qa.index.engines import fresh_engine, open_engine, writable_engine
+from qa.index.engine import Change, Engine
+from qa.index.engines import (
+    MIGRATE_BATCH,
+    fresh_engine,
+    open_engine,
+    previous_index,
+    stored_document,
+    writable_engine,
+)
 from qa.index.index_report import IndexReport, Progress
 from qa.index.indexer import Indexer
 from qa.index.layout import IndexFolder
 from qa.index.manifest import check_manifest, read_manifest  # noqa: F401 - re-exported
-from qa.index.store import API_ORIGIN, STORE_FILE, StoreReader, connect
+from qa.index.store import API_ORIGIN
 from qa.ingest.document import Document
 
 logger = logging.getLogger(__name__)
@@ -87,56 +94,52 @@ def _refuse_emptying(engine: Engine, corpus_dir: Path, config: Config) -> None:
 
 def _rebuild(config: Config, embedder: EmbedderFactory, folder: IndexFolder,
              corpus_dir: Path, progress: Callable[[Progress], None] | None) -> IndexReport:
-    """A new index of the corpus, live once complete. On the local engine the documents
-    no corpus file gives are carried over from the old store; on Milvus the rebuild
-    starts empty, so documents sent through the API are not carried over."""
+    """A new index of the corpus, live once complete; the documents no corpus file gives
+    (sent through the API, or added from elsewhere) are carried over from the old one."""
     with fresh_engine(config, embedder().dimension, wait_seconds=5.0) as engine:
-        # Under the rebuild's writer lock the old store is still the live one.
-        old_store = _old_store(folder) if config.engine == "local" else None
         indexer = Indexer(config, engine, embedder, progress)
         report = indexer.sync(corpus_dir)
-        report.added.extend(_carry_over(old_store, corpus_dir, indexer))
+        # Under the rebuild's writer lock the old index is still the live one.
+        with previous_index(config, engine) as previous:
+            report.added.extend(_carry_over(previous, corpus_dir, indexer, config))
     return report
 
 
-def _old_store(folder: IndexFolder) -> Path | None:
-    try:
-        return None if folder.is_legacy() else folder.current_store()
-    except QAError as exc:
-        # A damaged pointer is what a rebuild is for; only carrying over is lost.
-        logger.warning("rebuilding without carrying documents over: %s", exc)
-        return None
-
-
-def _carry_over(old_store: Path | None, corpus_dir: Path, indexer: Indexer) -> list[str]:
-    """Documents of the old store that no corpus file gives (sent through the API, or
-    added from elsewhere), re-chunked and re-embedded into the new one."""
-    if old_store is None:
+def _carry_over(previous, corpus_dir: Path, indexer: Indexer, config: Config) -> list[str]:
+    """Copy the old index's documents that no corpus file gives into the new one: with
+    their stored vectors when the index settings (model, prompts, chunking, user words;
+    the manifest) and the chunks are the same (nothing re-embedded), else re-chunked and
+    re-embedded."""
+    if previous is None:
         return []
+    reader, same_model = previous
     try:
-        db = connect(old_store / STORE_FILE, readonly=True)
-    except QAError as exc:
-        logger.warning("not carrying documents over from the old index: %s", exc)
+        origins = reader.origins()
+    except sqlite3.DatabaseError as exc:
+        logger.warning("not carrying documents over from the damaged old index: %s", exc)
         return []
     inside = str(corpus_dir) + "/"
+    tokenizer = indexer.tokenizer
     carried: list[str] = []
-    try:
-        reader = StoreReader(db)
-        try:
-            origins = reader.origins()
-        except sqlite3.DatabaseError as exc:
-            logger.warning("not carrying documents over from the damaged old index: %s", exc)
-            return []
-        for origin, doc_ids in sorted(origins.items()):
-            if origin.startswith(inside):
+    batch: list[Change] = []
+    for origin, doc_ids in sorted(origins.items()):
+        if origin.startswith(inside):
+            continue
+        for doc_id in doc_ids:
+            document = reader.document(doc_id)
+            change = stored_document(reader, document, config, tokenizer) if same_model \
+                else None
+            if change is not None:
+                batch.append(change)
+                carried.append(doc_id)
+                if sum(len(c.chunks) for c in batch) >= MIGRATE_BATCH:
+                    indexer.engine.commit(batch)
+                    batch = []
                 continue
-            for doc_id in doc_ids:
-                document = reader.document(doc_id)
-                status, _ = indexer.put_document(document, origin=origin or API_ORIGIN)
-                if status != "unchanged":
-                    carried.append(doc_id)
-    finally:
-        db.close()
+            status, _ = indexer.put_document(document, origin=origin or API_ORIGIN)
+            if status != "unchanged":
+                carried.append(doc_id)
+    indexer.engine.commit(batch)
     return carried
 
 
