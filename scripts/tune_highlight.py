@@ -27,7 +27,7 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from qa import highlight
+from qa import highlight, passage_choice
 from qa.answer_cues import question_kind
 from qa.cli import cached, load_embedder
 from qa.config import load_config
@@ -51,22 +51,23 @@ def dump(path: Path, config_path: str, out: Path) -> None:
         vectors = embedder.embed_queries(
             [retriever.embedding_text(q.question) for q in evalset.questions])
         for n, (question, vector) in enumerate(zip(evalset.questions, vectors, strict=True)):
-            query = retriever.prepare(question.question, vector=vector)
-            ranked = retriever.rank(query, "hybrid", 50)
-            chunks = index.store.chunks([c.chunk_id for c in ranked])
+            with index.snapshot() as snapshot:
+                query = retriever.prepare(question.question, vector=vector, snapshot=snapshot)
+                ranked = retriever.rank(query, "hybrid", 50, snapshot)
+                chunks = snapshot.chunks([c.chunk_id for c in ranked])
             top = chunks[ranked[0].chunk_id]
-            # The top document's other chunks among the candidates, best first.
-            siblings = [chunks[c.chunk_id] for c in ranked[1:]
-                        if chunks[c.chunk_id].doc_id == top.doc_id]
             article = int(question.paragraph_id.rsplit("-", 2)[1])
             sink.write(json.dumps({
                 "question": question.question, "answers": question.answers,
                 "paragraph_id": question.paragraph_id, "held_out": article % 2 == 1,
                 "right": top.doc_id == question.paragraph_id, "text": top.text,
-                "idf": query.idf, "siblings": [c.text for c in siblings],
-                "scores": [round(c.score, 4) for c in ranked[:1]]
-                + [round(c.score, 4) for c in ranked[1:]
-                   if chunks[c.chunk_id].doc_id == top.doc_id],
+                "idf": query.idf,
+                # Every candidate: its document, its place in it, its fused score.
+                "ranked": [[chunks[c.chunk_id].doc_id, chunks[c.chunk_id].ordinal,
+                            round(c.score, 4)] for c in ranked],
+                # The texts of the candidates from the rank-1 document, in rank order.
+                "top_doc": [chunks[c.chunk_id].text for c in ranked
+                            if chunks[c.chunk_id].doc_id == top.doc_id],
             }, ensure_ascii=False) + "\n")
             if n % 500 == 0:
                 print(f"{n}/{len(evalset.questions)}", file=sys.stderr)
@@ -109,7 +110,23 @@ def before_issue_9(question: str, idf: dict[str, float], tokenizer: Tokenizer, t
     return spans[max(range(len(spans)), key=lambda i: (scores[i], -i))]
 
 
-def score(paths: list[Path], user_words: list[str], show: int, before: bool = False) -> None:
+def _chosen(row: dict, tokenizer: Tokenizer) -> tuple[str, tuple[int, int]]:
+    """The passage qa.passage_choice lets stand for the rank-1 document (among its
+    candidate chunks), and its answering sentence."""
+    limit = passage_choice.POOL_LIMIT
+    texts = row["top_doc"][:limit]
+    top_doc = row["ranked"][0][0]
+    ordinals = [o for doc, o, _ in row["ranked"] if doc == top_doc][:limit]
+    retrieval = [s for doc, _, s in row["ranked"] if doc == top_doc][:limit]
+    contexts = [passage_choice.earlier_text(ordinals, texts, o) for o in ordinals]
+    scored = highlight.scored_answer_spans(row["question"], row["idf"], tokenizer, texts,
+                                           contexts=contexts)
+    best = passage_choice.chosen_chunk(retrieval, [s for _, s in scored])
+    return texts[best], scored[best][0]
+
+
+def score(paths: list[Path], user_words: list[str], show: int, before: bool = False,
+          choose: bool = False) -> None:
     tokenizer = Tokenizer(user_words)
     for path in paths:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -122,12 +139,17 @@ def score(paths: list[Path], user_words: list[str], show: int, before: bool = Fa
                 continue
             counts[part, "right"] += 1
             text = row["text"]
-            counts[part, "in passage"] += sentence_holds_answer(text, tuple(row["answers"]))
             if before:
                 start, end = before_issue_9(row["question"], row["idf"], tokenizer, text)
+            elif choose:
+                text, (start, end) = _chosen(row, tokenizer)
             else:
                 start, end = highlight.answer_spans(row["question"], row["idf"], tokenizer,
                                                     [text])[0]
+            # The passage shown for the rank-1 document (chosen among its chunks).
+            counts[part, "in passage"] += sentence_holds_answer(text, tuple(row["answers"]))
+            counts[part, "in candidates"] += any(
+                sentence_holds_answer(t, tuple(row["answers"])) for t in row["top_doc"])
             hit = sentence_holds_answer(text[start:end], tuple(row["answers"]))
             counts[part, "sentence"] += hit
             kind = question_kind(row["question"]) or "other"
@@ -143,6 +165,7 @@ def score(paths: list[Path], user_words: list[str], show: int, before: bool = Fa
             print(f"{path.name} {part}: questions {counts[part, 'questions']}"
                   f"  recall@1 {counts[part, 'right'] / n:.4f}"
                   f"  answer in passage@1 {counts[part, 'in passage'] / n:.4f}"
+                  f"  in its candidates {counts[part, 'in candidates'] / n:.4f}"
                   f"  sentence@1 {counts[part, 'sentence'] / n:.4f}"
                   f"  ratio {counts[part, 'sentence'] / max(counts[part, 'right'], 1):.4f}"
                   f"  [{kinds}]")
@@ -166,17 +189,21 @@ def main() -> None:
     scoring.add_argument("--show", type=int, default=0, help="print this many tuning misses")
     scoring.add_argument("--before", action="store_true",
                          help="mark sentences as the product did before issue 9")
+    scoring.add_argument("--rank-1-chunk", action="store_true",
+                         help="mark the rank-1 chunk itself, without choosing among the "
+                         "document's chunks (as before the passage choice)")
     args = parser.parse_args()
     if args.command == "dump":
         dump(args.file, args.config, args.out)
         return
     for setting in args.set:
         name, value = setting.split("=", 1)
-        if not hasattr(highlight, name):
-            raise SystemExit(f"qa.highlight has no {name}")
-        setattr(highlight, name, type(getattr(highlight, name))(value))
+        module = next((m for m in (highlight, passage_choice) if hasattr(m, name)), None)
+        if module is None:
+            raise SystemExit(f"neither qa.highlight nor qa.passage_choice has {name}")
+        setattr(module, name, type(getattr(module, name))(value))
     score(args.files, list(load_config(args.config).keywords.user_words), args.show,
-          args.before)
+          args.before, choose=not args.rank_1_chunk)
 
 
 if __name__ == "__main__":
