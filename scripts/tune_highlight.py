@@ -2,11 +2,15 @@
 
 `dump` builds one pool of a file's paragraphs (embeddings come from the cache that
 `qa eval` fills), asks every question in hybrid mode and keeps, per question, the
-rank-1 passage, the question's idf weights and the gold answers (JSON lines).
-`score` then re-marks those passages with the current qa.highlight, in seconds,
-and prints sentence@1 on the tuning half and the held-out half of each file:
+rank-1 passage, every candidate (document, chunk ordinal, score), the texts of the
+rank-1 document's candidate chunks, the question's idf weights and the gold answers
+(JSON lines). `score` then lets qa.passage_choice pick the chunk that stands for the
+rank-1 document (`--rank-1-chunk`: keep the rank-1 chunk), marks its sentence with
+the current qa.highlight, and prints sentence@1 on the tuning half and the held-out
+half of each file:
 articles at even positions of the file's `data` tune, odd ones are held out.
-`--set NAME=VALUE` overrides a qa.highlight constant (e.g. CUE_WEIGHT=0.2);
+`--set NAME=VALUE` overrides a qa.highlight or qa.passage_choice constant (e.g.
+CUE_WEIGHT=0.2, MARGIN=0);
 `--before` marks sentences the way the product did before issue 9 (most idf
 weight of the question's tokens, then most character bigrams, NFKC only), for
 the before/after table. Neither scorer here calls the model: where a passage
