@@ -12,6 +12,9 @@ not change, and no text is shown twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from qa.highlight import Span, WordSource, scored_answer_spans
 
 # A later-ranked chunk replaces the best-ranked one only when its answering sentence
 # scores at least this much higher, and its own retrieval score is at least this
@@ -40,3 +43,37 @@ def earlier_text(ordinals: Sequence[int], texts: Sequence[str], ordinal: int) ->
     """The texts of the chunks before `ordinal` (of one document), in document order."""
     return "\n".join(text for o, text in sorted(zip(ordinals, texts, strict=True))
                      if o < ordinal)
+
+
+def stand_ins(
+    question: str, idf: dict[str, float], tokenizer: WordSource,
+    found: Sequence[tuple[Any, Any]], documents: Sequence[str],
+) -> tuple[list[int], dict[int, tuple[Span, float]]]:
+    """Which chunk stands for each of `documents` among the ranked candidates `found`
+    ((chunk, candidate) pairs: a chunk has doc_id, ordinal and text, a candidate its
+    score).
+
+    Returns the candidates' new order, a permutation of their positions in which each
+    document's chosen chunk has taken the place of its best-ranked one (so the order
+    of documents is unchanged), and the scored answering sentence of every chunk
+    looked at, by its position in `found`.
+    """
+    positions: dict[str, list[int]] = {}
+    for position, (chunk, _) in enumerate(found):
+        positions.setdefault(chunk.doc_id, []).append(position)
+    pools = [positions[doc][:POOL_LIMIT] for doc in dict.fromkeys(documents)
+             if doc in positions]
+    looked_at = [position for pool in pools for position in pool]
+    contexts = []
+    for pool in pools:
+        ordinals = [found[i][0].ordinal for i in pool]
+        texts = [found[i][0].text for i in pool]
+        contexts += [earlier_text(ordinals, texts, ordinal) for ordinal in ordinals]
+    scored = dict(zip(looked_at, scored_answer_spans(
+        question, idf, tokenizer, [found[i][0].text for i in looked_at], contexts=contexts),
+        strict=True))
+    order = list(range(len(found)))
+    for pool in pools:
+        pick = chosen_chunk([found[i][1].score for i in pool], [scored[i][1] for i in pool])
+        order[pool[0]], order[pool[pick]] = pool[pick], pool[0]
+    return order, scored

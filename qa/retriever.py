@@ -19,11 +19,11 @@ from qa.embedder import Embedder
 from qa.errors import IndexMismatchError, InvalidQuestionError
 from qa.filters import NO_FILTERS, Filters
 from qa.fusion import Candidate, blend, single
-from qa.highlight import Span, answer_spans, scored_answer_spans
+from qa.highlight import Span, answer_spans
 from qa.index.engine import Engine, Snapshot
 from qa.index.manifest import check_manifest
 from qa.index.store import StoredChunk
-from qa.passage_choice import POOL_LIMIT, chosen_chunk, earlier_text
+from qa.passage_choice import stand_ins
 from qa.question_terms import keep_rarest
 from qa.tokenizer import Tokenizer
 
@@ -281,32 +281,8 @@ class Retriever:
     def stand_ins(
         self, query: Query, found: list[tuple[StoredChunk, Candidate]], documents: list[str]
     ) -> tuple[list[int], dict[int, tuple[Span, float]]]:
-        """Which chunk stands for each of `documents` (qa.passage_choice).
-
-        Returns the candidates' new order, a permutation of their positions in which
-        each document's chosen chunk has taken the place of its best-ranked one (so
-        the order of documents is unchanged), and the scored answering sentence of
-        every chunk looked at, by its position in `found`.
-        """
-        positions: dict[str, list[int]] = {}
-        for position, (chunk, _) in enumerate(found):
-            positions.setdefault(chunk.doc_id, []).append(position)
-        pools = [positions[doc][:POOL_LIMIT] for doc in dict.fromkeys(documents)
-                 if doc in positions]
-        looked_at = [position for pool in pools for position in pool]
-        contexts = []
-        for pool in pools:
-            ordinals = [found[i][0].ordinal for i in pool]
-            texts = [found[i][0].text for i in pool]
-            contexts += [earlier_text(ordinals, texts, ordinal) for ordinal in ordinals]
-        scored = dict(zip(looked_at, scored_answer_spans(
-            query.text, query.idf, self.tokenizer, [found[i][0].text for i in looked_at],
-            contexts=contexts), strict=True))
-        order = list(range(len(found)))
-        for pool in pools:
-            pick = chosen_chunk([found[i][1].score for i in pool], [scored[i][1] for i in pool])
-            order[pool[0]], order[pool[pick]] = pool[pick], pool[0]
-        return order, scored
+        """Which chunk stands for each of `documents` (qa.passage_choice.stand_ins)."""
+        return stand_ins(query.text, query.idf, self.tokenizer, found, documents)
 
     def highlights_for(
         self, query: Query, found: list[tuple[StoredChunk, Candidate]], positions: list[int],
