@@ -30,6 +30,7 @@ import tempfile
 import unicodedata
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 from qa import highlight, passage_choice
 from qa.answer_cues import question_kind
@@ -116,17 +117,14 @@ def before_issue_9(question: str, idf: dict[str, float], tokenizer: Tokenizer, t
 
 def _chosen(row: dict, tokenizer: Tokenizer) -> tuple[str, tuple[int, int]]:
     """The passage qa.passage_choice lets stand for the rank-1 document (among its
-    candidate chunks), and its answering sentence."""
-    limit = passage_choice.POOL_LIMIT
-    texts = row["top_doc"][:limit]
+    candidate chunks, as the product chooses it), and its answering sentence."""
     top_doc = row["ranked"][0][0]
-    ordinals = [o for doc, o, _ in row["ranked"] if doc == top_doc][:limit]
-    retrieval = [s for doc, _, s in row["ranked"] if doc == top_doc][:limit]
-    contexts = [passage_choice.earlier_text(ordinals, texts, o) for o in ordinals]
-    scored = highlight.scored_answer_spans(row["question"], row["idf"], tokenizer, texts,
-                                           contexts=contexts)
-    best = passage_choice.chosen_chunk(retrieval, [s for _, s in scored])
-    return texts[best], scored[best][0]
+    ranks = [(o, s) for doc, o, s in row["ranked"] if doc == top_doc]
+    found = [(SimpleNamespace(doc_id=top_doc, ordinal=o, text=text), SimpleNamespace(score=s))
+             for (o, s), text in zip(ranks, row["top_doc"], strict=True)]
+    order, scored = passage_choice.stand_ins(row["question"], row["idf"], tokenizer, found,
+                                             [top_doc])
+    return found[order[0]][0].text, scored[order[0]][0]
 
 
 def score(paths: list[Path], user_words: list[str], show: int, before: bool = False,
