@@ -219,6 +219,8 @@ class Retriever:
             matched = snapshot.matching_documents(filters)
         found = [(chunks[c.chunk_id], c) for c in ranked if c.chunk_id in chunks]
         groups = self._groups(found, top_k)
+        # Confidence stays judged on the chunks that ranked at each place, as calibrated.
+        ranked_found = found
         with self.stages.timed("highlight"):
             order, scored = self.stand_ins(
                 query, found, [found[group[0]][0].doc_id for group in groups[:top_k]])
@@ -232,11 +234,13 @@ class Retriever:
             highlights = self.highlights_for(query, found, leaders, scored)
         copies = [tuple(_citation(found[i][0]) for i in group[1:]) for group in groups[:top_k]]
         found = [found[i] for i in leaders]
+        ranked_found = [ranked_found[i] for i in leaders]
         if sort == "date":
             # The best k by relevance, shown newest first; undated ones last.
             order = sorted(range(len(found)), key=lambda i: found[i][0].date or "",
                            reverse=True)
             found = [found[i] for i in order]
+            ranked_found = [ranked_found[i] for i in order]
             copies = [copies[i] for i in order]
             highlights = [highlights[i] for i in order]
         passages = [
@@ -247,7 +251,7 @@ class Retriever:
             )
         ]
         took_ms = (time.perf_counter() - started) * 1000
-        return Answer(question, took_ms, passages, mode, self.is_confident(query, found),
+        return Answer(question, took_ms, passages, mode, self.is_confident(query, ranked_found),
                       filters=filters, sort=sort, documents_matched=matched)
 
     def is_confident(self, query: Query, found: list[tuple[StoredChunk, Candidate]]) -> bool:
