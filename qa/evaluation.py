@@ -208,10 +208,13 @@ def _sentence_hit(
     a gold answer (outside the latency timing: `ask` marks only the top k)."""
     if not ranked or not question.answers:
         return False
-    top = chunks[ranked[0].chunk_id]
-    if top.doc_id != question.paragraph_id:
+    found = [(chunks[c.chunk_id], c) for c in ranked]
+    if found[0][0].doc_id != question.paragraph_id:
         return False
-    start, end = retriever._highlights(query, [top])[0]
+    # As `ask` does: another chunk of the document may stand for it (qa.passage_choice).
+    order, scored = retriever.stand_ins(query, found, [found[0][0].doc_id])
+    top = found[order[0]][0]
+    start, end = retriever.highlights_for(query, found, [order[0]], scored)[0]
     return sentence_holds_answer(top.text[start:end], question.answers)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from qa.answer_cues import PLACE, WHO, question_kind, sentence_has_cue
-from qa.ingest.sentences import sentence_spans
+from qa.ingest.sentences import sentence_spans, split_long_sentence
 from qa.normalize import fold
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
@@ -49,6 +49,13 @@ ABBREVIATION_CREDIT = 0.8
 CARRY = 0.4
 # The same from a passage's first sentence, which usually names its subject.
 LEAD_CARRY = 0.7
+# The same from the part of the document before a passage (its earlier chunks).
+CONTEXT_CARRY = 0.7
+# A piece ending in a semicolon is a clause of the sentence it is in, not a sentence.
+SEMICOLON_JOINS = 1
+# Sentences longer than this many characters are cut at commas (0: never). Measured
+# and left off: a shorter mark loses more answers than it makes precise.
+LONG_SENTENCE = 0
 # Sentences are embedded to find the answering one only when nothing of the question
 # appears in the passage (an English question, say), and only for the first few
 # passages: it costs a model call.
@@ -79,22 +86,46 @@ def answer_spans(
     tokenizer: WordSource,
     texts: Sequence[str],
     similarity: Callable[[list[str]], Sequence[float]] | None = None,
+    contexts: Sequence[str] | None = None,
 ) -> list[Span]:
     """The answering sentence's span in each text.
 
     `idf` weighs the question's keyword tokens; `similarity`, if given, scores
     sentences against the question (their cosine) for the first SEMANTIC_PASSAGES
-    texts that share nothing with the question.
+    texts that share nothing with the question; `contexts`, if given, holds for each
+    text what comes before it in its document (see scored_answer_spans).
+    """
+    return [span for span, _ in scored_answer_spans(question, idf, tokenizer, texts,
+                                                     similarity, contexts)]
+
+
+def scored_answer_spans(
+    question: str,
+    idf: dict[str, float],
+    tokenizer: WordSource,
+    texts: Sequence[str],
+    similarity: Callable[[list[str]], Sequence[float]] | None = None,
+    contexts: Sequence[str] | None = None,
+) -> list[tuple[Span, float]]:
+    """The answering sentence's span in each text, with its score (coverage, cue and
+    bigrams; 0 where the passage shares nothing with the question).
+
+    A text's context (``contexts[i]``, "" for none) is the part of its document before
+    it, e.g. the chunk that names the subject: the question words it names count in
+    part (CONTEXT_CARRY) in every sentence of the text, as an earlier sentence's would.
     """
     folded = fold(question)
     asked = _Question(folded, _without_question_words(folded, idf),
                       frozenset(question_terms(question)), question_kind(question))
     spans_per_text = [passage_sentences(text) for text in texts]
-    results: list[Span] = []
+    results: list[tuple[Span, float]] = []
     needs_model: list[int] = []
     for position, (text, spans) in enumerate(zip(texts, spans_per_text, strict=True)):
-        scores = _sentence_scores(asked, tokenizer, [text[s:e] for s, e in spans])
-        results.append(best_span(spans, scores))
+        context = contexts[position] if contexts is not None else ""
+        inherited = _context_credit(asked, tokenizer, context) if context else {}
+        scores = _sentence_scores(asked, tokenizer, [text[s:e] for s, e in spans], inherited)
+        span = best_span(spans, scores)
+        results.append((span, max(scores)))
         if (max(scores) <= 0 and len(spans) > 1 and similarity is not None
                 and position < SEMANTIC_PASSAGES):
             needs_model.append(position)
@@ -104,10 +135,19 @@ def answer_spans(
         cursor = 0
         for position in needs_model:
             count = len(spans_per_text[position])
-            results[position] = best_span(spans_per_text[position],
-                                          scores[cursor : cursor + count])
+            results[position] = (best_span(spans_per_text[position],
+                                           scores[cursor : cursor + count]), 0.0)
             cursor += count
     return results
+
+
+def _context_credit(asked: _Question, tokenizer: WordSource, context: str) -> dict[str, float]:
+    """The question words an earlier part of the document names, each with the share
+    of its credit that carries into the text after it."""
+    folded = fold(context)
+    found = matched_terms(asked.folded, asked.idf, folded,
+                          tokenizer.tokens(folded, already_folded=True))
+    return {term: CONTEXT_CARRY * value for term, value in found.items()}
 
 
 def _without_question_words(question: str, idf: dict[str, float]) -> dict[str, float]:
@@ -117,9 +157,10 @@ def _without_question_words(question: str, idf: dict[str, float]) -> dict[str, f
     return {t: w for t, w in idf.items() if not any(t in phrase for phrase in phrases)}
 
 
-def _sentence_scores(asked: _Question, tokenizer: WordSource, sentences: list[str]) -> list[float]:
+def _sentence_scores(asked: _Question, tokenizer: WordSource, sentences: list[str],
+                     inherited: dict[str, float] | None = None) -> list[float]:
     total = sum(asked.idf.values())
-    carried: dict[str, float] = {}
+    carried: dict[str, float] = dict(inherited or {})
     scores = []
     folded_sentences = [fold(sentence) for sentence in sentences]
     for position, folded in enumerate(folded_sentences):
@@ -258,11 +299,15 @@ def passage_sentences(text: str) -> list[Span]:
             if len(spans) > line_start and (
                 _unclosed(text[spans[-1][0] : spans[-1][1]])
                 or text[span[0]] in _CONTINUATION
+                or (SEMICOLON_JOINS and text[spans[-1][1] - 1] in "；;")
             ):
                 spans[-1] = (spans[-1][0], span[1])
             else:
                 spans.append(span)
         offset += len(line) + 1
+    if LONG_SENTENCE:
+        spans = [piece for start, end in spans
+                 for piece in split_long_sentence(text, start, end, LONG_SENTENCE)]
     return spans or [(0, len(text))]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -18,10 +19,11 @@ from qa.embedder import Embedder
 from qa.errors import IndexMismatchError, InvalidQuestionError
 from qa.filters import NO_FILTERS, Filters
 from qa.fusion import Candidate, blend, single
-from qa.highlight import answer_spans
+from qa.highlight import Span, answer_spans
 from qa.index.engine import Engine, Snapshot
 from qa.index.manifest import check_manifest
 from qa.index.store import StoredChunk
+from qa.passage_choice import stand_ins
 from qa.question_terms import keep_rarest
 from qa.tokenizer import Tokenizer
 
@@ -208,27 +210,40 @@ class Retriever:
         top_k = self.validate_top_k(self.config.retrieval.top_k if top_k is None else top_k)
         mode = self.validate_mode(mode or self.config.retrieval.mode)
         settings = self.config.retrieval
-        # Wire copies fold into one result: fetch deeper so that top_k texts remain.
-        depth = max(top_k, settings.candidates) if settings.collapse_duplicates else top_k
+        # Fetch deeper than top_k: wire copies fold into one result, and another chunk
+        # of a shown document may stand for it (qa.passage_choice).
+        depth = max(top_k, settings.candidates)
         with self.engine.snapshot() as snapshot:
             query = self.prepare(question, snapshot=snapshot)
             ranked = self.rank(query, mode, depth, snapshot, filters)
             chunks = snapshot.chunks([c.chunk_id for c in ranked])
             matched = snapshot.matching_documents(filters)
         found = [(chunks[c.chunk_id], c) for c in ranked if c.chunk_id in chunks]
-        groups = (group_duplicates([chunk.text for chunk, _ in found],
-                                   settings.duplicate_similarity, limit=top_k)
-                  if settings.collapse_duplicates else [[i] for i in range(len(found))])
+        groups = self._groups(found, top_k)
+        # Confidence stays judged on the chunks that ranked at each place, as calibrated.
+        ranked_found = found
+        with self.stages.timed("highlight"):
+            order, scored = self.stand_ins(
+                query, found, [found[group[0]][0].doc_id for group in groups[:top_k]])
+            if order != list(range(len(found))):
+                # A stand-in takes its document's place, and with it its score.
+                found = [(found[old][0], dataclasses.replace(found[old][1], score=c.score))
+                         for old, (_, c) in zip(order, found, strict=True)]
+                scored = {new: scored[old] for new, old in enumerate(order) if old in scored}
+                groups = self._groups(found, top_k)
+            leaders = [group[0] for group in groups[:top_k]]
+            highlights = self.highlights_for(query, found, leaders, scored)
         copies = [tuple(_citation(found[i][0]) for i in group[1:]) for group in groups[:top_k]]
-        found = [found[group[0]] for group in groups[:top_k]]
+        found = [found[i] for i in leaders]
+        ranked_found = [ranked_found[i] for i in leaders]
         if sort == "date":
             # The best k by relevance, shown newest first; undated ones last.
             order = sorted(range(len(found)), key=lambda i: found[i][0].date or "",
                            reverse=True)
             found = [found[i] for i in order]
+            ranked_found = [ranked_found[i] for i in order]
             copies = [copies[i] for i in order]
-        with self.stages.timed("highlight"):
-            highlights = self._highlights(query, [chunk for chunk, _ in found])
+            highlights = [highlights[i] for i in order]
         passages = [
             Passage(rank, c.score, chunk.text, highlight, _citation(chunk), c.vector, c.keyword,
                     also_in)
@@ -237,7 +252,7 @@ class Retriever:
             )
         ]
         took_ms = (time.perf_counter() - started) * 1000
-        return Answer(question, took_ms, passages, mode, self.is_confident(query, found),
+        return Answer(question, took_ms, passages, mode, self.is_confident(query, ranked_found),
                       filters=filters, sort=sort, documents_matched=matched)
 
     def is_confident(self, query: Query, found: list[tuple[StoredChunk, Candidate]]) -> bool:
@@ -259,7 +274,36 @@ class Retriever:
         """
         return candidate.vector, self.keyword_coverage(query, chunk)
 
-    def _highlights(self, query: Query, chunks: list[StoredChunk]) -> list[tuple[int, int]]:
+    def _groups(self, found: list[tuple[StoredChunk, Candidate]], top_k: int) -> list[list[int]]:
+        """The candidates as results: wire copies folded into their best-ranked copy
+        (qa.duplicates) unless turned off."""
+        settings = self.config.retrieval
+        if not settings.collapse_duplicates:
+            return [[i] for i in range(len(found))]
+        return group_duplicates([chunk.text for chunk, _ in found],
+                                settings.duplicate_similarity, limit=top_k)
+
+    def stand_ins(
+        self, query: Query, found: list[tuple[StoredChunk, Candidate]], documents: list[str]
+    ) -> tuple[list[int], dict[int, tuple[Span, float]]]:
+        """Which chunk stands for each of `documents` (qa.passage_choice.stand_ins)."""
+        return stand_ins(query.text, query.idf, self.tokenizer, found, documents)
+
+    def highlights_for(
+        self, query: Query, found: list[tuple[StoredChunk, Candidate]], positions: list[int],
+        scored: dict[int, tuple[Span, float]],
+    ) -> list[Span]:
+        """The answering sentence of the candidates at `positions`: from `scored`
+        (stand_ins) where the passage shares words with the question, otherwise by
+        qa.highlight with the model's sentence similarity."""
+        spans = {i: scored[i][0] for i in positions if i in scored and scored[i][1] > 0}
+        rest = [i for i in positions if i not in spans]
+        if rest:
+            spans.update(zip(rest, self._highlights(query, [found[i][0] for i in rest]),
+                             strict=True))
+        return [spans[i] for i in positions]
+
+    def _highlights(self, query: Query, chunks: list[StoredChunk]) -> list[Span]:
         """The answering sentence of each passage (qa.highlight)."""
 
         def similarity(sentences: list[str]) -> list[float]:

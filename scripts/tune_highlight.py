@@ -2,11 +2,15 @@
 
 `dump` builds one pool of a file's paragraphs (embeddings come from the cache that
 `qa eval` fills), asks every question in hybrid mode and keeps, per question, the
-rank-1 passage, the question's idf weights and the gold answers (JSON lines).
-`score` then re-marks those passages with the current qa.highlight, in seconds,
-and prints sentence@1 on the tuning half and the held-out half of each file:
+rank-1 passage, every candidate (document, chunk ordinal, score), the texts of the
+rank-1 document's candidate chunks, the question's idf weights and the gold answers
+(JSON lines). `score` then lets qa.passage_choice pick the chunk that stands for the
+rank-1 document (`--rank-1-chunk`: keep the rank-1 chunk), marks its sentence with
+the current qa.highlight, and prints sentence@1 on the tuning half and the held-out
+half of each file:
 articles at even positions of the file's `data` tune, odd ones are held out.
-`--set NAME=VALUE` overrides a qa.highlight constant (e.g. CUE_WEIGHT=0.2);
+`--set NAME=VALUE` overrides a qa.highlight or qa.passage_choice constant (e.g.
+CUE_WEIGHT=0.2, MARGIN=0);
 `--before` marks sentences the way the product did before issue 9 (most idf
 weight of the question's tokens, then most character bigrams, NFKC only), for
 the before/after table. Neither scorer here calls the model: where a passage
@@ -26,8 +30,9 @@ import tempfile
 import unicodedata
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
-from qa import highlight
+from qa import highlight, passage_choice
 from qa.answer_cues import question_kind
 from qa.cli import cached, load_embedder
 from qa.config import load_config
@@ -51,22 +56,23 @@ def dump(path: Path, config_path: str, out: Path) -> None:
         vectors = embedder.embed_queries(
             [retriever.embedding_text(q.question) for q in evalset.questions])
         for n, (question, vector) in enumerate(zip(evalset.questions, vectors, strict=True)):
-            query = retriever.prepare(question.question, vector=vector)
-            ranked = retriever.rank(query, "hybrid", 50)
-            chunks = index.store.chunks([c.chunk_id for c in ranked])
+            with index.snapshot() as snapshot:
+                query = retriever.prepare(question.question, vector=vector, snapshot=snapshot)
+                ranked = retriever.rank(query, "hybrid", 50, snapshot)
+                chunks = snapshot.chunks([c.chunk_id for c in ranked])
             top = chunks[ranked[0].chunk_id]
-            # The top document's other chunks among the candidates, best first.
-            siblings = [chunks[c.chunk_id] for c in ranked[1:]
-                        if chunks[c.chunk_id].doc_id == top.doc_id]
             article = int(question.paragraph_id.rsplit("-", 2)[1])
             sink.write(json.dumps({
                 "question": question.question, "answers": question.answers,
                 "paragraph_id": question.paragraph_id, "held_out": article % 2 == 1,
                 "right": top.doc_id == question.paragraph_id, "text": top.text,
-                "idf": query.idf, "siblings": [c.text for c in siblings],
-                "scores": [round(c.score, 4) for c in ranked[:1]]
-                + [round(c.score, 4) for c in ranked[1:]
-                   if chunks[c.chunk_id].doc_id == top.doc_id],
+                "idf": query.idf,
+                # Every candidate: its document, its place in it, its fused score.
+                "ranked": [[chunks[c.chunk_id].doc_id, chunks[c.chunk_id].ordinal,
+                            round(c.score, 4)] for c in ranked],
+                # The texts of the candidates from the rank-1 document, in rank order.
+                "top_doc": [chunks[c.chunk_id].text for c in ranked
+                            if chunks[c.chunk_id].doc_id == top.doc_id],
             }, ensure_ascii=False) + "\n")
             if n % 500 == 0:
                 print(f"{n}/{len(evalset.questions)}", file=sys.stderr)
@@ -109,7 +115,20 @@ def before_issue_9(question: str, idf: dict[str, float], tokenizer: Tokenizer, t
     return spans[max(range(len(spans)), key=lambda i: (scores[i], -i))]
 
 
-def score(paths: list[Path], user_words: list[str], show: int, before: bool = False) -> None:
+def _chosen(row: dict, tokenizer: Tokenizer) -> tuple[str, tuple[int, int]]:
+    """The passage qa.passage_choice lets stand for the rank-1 document (among its
+    candidate chunks, as the product chooses it), and its answering sentence."""
+    top_doc = row["ranked"][0][0]
+    ranks = [(o, s) for doc, o, s in row["ranked"] if doc == top_doc]
+    found = [(SimpleNamespace(doc_id=top_doc, ordinal=o, text=text), SimpleNamespace(score=s))
+             for (o, s), text in zip(ranks, row["top_doc"], strict=True)]
+    order, scored = passage_choice.stand_ins(row["question"], row["idf"], tokenizer, found,
+                                             [top_doc])
+    return found[order[0]][0].text, scored[order[0]][0]
+
+
+def score(paths: list[Path], user_words: list[str], show: int, before: bool = False,
+          choose: bool = False) -> None:
     tokenizer = Tokenizer(user_words)
     for path in paths:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -122,12 +141,17 @@ def score(paths: list[Path], user_words: list[str], show: int, before: bool = Fa
                 continue
             counts[part, "right"] += 1
             text = row["text"]
-            counts[part, "in passage"] += sentence_holds_answer(text, tuple(row["answers"]))
             if before:
                 start, end = before_issue_9(row["question"], row["idf"], tokenizer, text)
+            elif choose:
+                text, (start, end) = _chosen(row, tokenizer)
             else:
                 start, end = highlight.answer_spans(row["question"], row["idf"], tokenizer,
                                                     [text])[0]
+            # The passage shown for the rank-1 document (chosen among its chunks).
+            counts[part, "in passage"] += sentence_holds_answer(text, tuple(row["answers"]))
+            counts[part, "in candidates"] += any(
+                sentence_holds_answer(t, tuple(row["answers"])) for t in row["top_doc"])
             hit = sentence_holds_answer(text[start:end], tuple(row["answers"]))
             counts[part, "sentence"] += hit
             kind = question_kind(row["question"]) or "other"
@@ -143,6 +167,7 @@ def score(paths: list[Path], user_words: list[str], show: int, before: bool = Fa
             print(f"{path.name} {part}: questions {counts[part, 'questions']}"
                   f"  recall@1 {counts[part, 'right'] / n:.4f}"
                   f"  answer in passage@1 {counts[part, 'in passage'] / n:.4f}"
+                  f"  in its candidates {counts[part, 'in candidates'] / n:.4f}"
                   f"  sentence@1 {counts[part, 'sentence'] / n:.4f}"
                   f"  ratio {counts[part, 'sentence'] / max(counts[part, 'right'], 1):.4f}"
                   f"  [{kinds}]")
@@ -166,17 +191,21 @@ def main() -> None:
     scoring.add_argument("--show", type=int, default=0, help="print this many tuning misses")
     scoring.add_argument("--before", action="store_true",
                          help="mark sentences as the product did before issue 9")
+    scoring.add_argument("--rank-1-chunk", action="store_true",
+                         help="mark the rank-1 chunk itself, without choosing among the "
+                         "document's chunks (as before the passage choice)")
     args = parser.parse_args()
     if args.command == "dump":
         dump(args.file, args.config, args.out)
         return
     for setting in args.set:
         name, value = setting.split("=", 1)
-        if not hasattr(highlight, name):
-            raise SystemExit(f"qa.highlight has no {name}")
-        setattr(highlight, name, type(getattr(highlight, name))(value))
+        module = next((m for m in (highlight, passage_choice) if hasattr(m, name)), None)
+        if module is None:
+            raise SystemExit(f"neither qa.highlight nor qa.passage_choice has {name}")
+        setattr(module, name, type(getattr(module, name))(value))
     score(args.files, list(load_config(args.config).keywords.user_words), args.show,
-          args.before)
+          args.before, choose=not args.rank_1_chunk)
 
 
 if __name__ == "__main__":

@@ -130,3 +130,22 @@ def test_a_passage_sharing_nothing_falls_back_to_similarity(tokenizer):
     spans = answer_spans("What is it?", {}, tokenizer, [text], similarity)
     assert calls == [["第一句。", "第二句。", "第三句。"]]
     assert text[spans[0][0]:spans[0][1]] == "第二句。"
+
+
+def test_an_earlier_chunk_of_the_document_carries_its_subject_in(tokenizer):
+    question = "张裔是什么时候去世的？"
+    idf = {"张裔": 2.0, "去世": 2.0}
+    text = "他的儿子继承了爵位。建兴八年，他因病去世。"
+    alone, with_context = highlight.scored_answer_spans(
+        question, idf, tokenizer, [text, text], contexts=["", "张裔，字君嗣，蜀郡成都人。"])
+    assert text[slice(*alone[0])] == text[slice(*with_context[0])] == "建兴八年，他因病去世。"
+    # The subject named before the passage counts in part (CONTEXT_CARRY).
+    assert with_context[1] == pytest.approx(alone[1] + highlight.CONTEXT_CARRY * 0.5)
+
+
+def test_a_clause_ending_in_a_semicolon_stays_in_its_sentence(monkeypatch):
+    text = "这套历法将一年分为20旬；每旬各有其守护神。此外另有太阳历。"
+    assert [text[s:e] for s, e in highlight.passage_sentences(text)] == [
+        "这套历法将一年分为20旬；每旬各有其守护神。", "此外另有太阳历。"]
+    monkeypatch.setattr(highlight, "SEMICOLON_JOINS", 0)
+    assert len(highlight.passage_sentences(text)) == 3

@@ -118,3 +118,55 @@ def test_the_english_bridge_loads_on_the_first_english_question(retriever):
     assert retriever.bridge.load_seconds is not None
     assert english.passages[0].citation.doc_id == chinese.passages[0].citation.doc_id == "yibin"
     assert "宜宾" in retriever.prepare("Yibin revenue").tokens
+
+
+ZHANG_YI = ("张裔，字君嗣，蜀郡成都人。张裔是蜀汉的官员，张裔博涉史书，张裔与许靖交好。\n\n"
+            "建兴八年（230年），他因病去世。他的儿子继承了爵位。")
+
+
+@pytest.fixture
+def zhang_yi(tmp_path, make_config):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "zhangyi.txt").write_text(ZHANG_YI, encoding="utf-8")
+    for name, text in ARTICLES.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    config = make_config(chunking={"max_chars": 45, "min_chars": 10})
+    embedder = FakeEmbedder()
+    build_index(config, embedder, corpus, config.index_dir)
+    retriever = Retriever(config, open_index(config), embedder)
+    yield retriever
+    retriever.engine.close()
+
+
+def test_the_chunk_that_answers_stands_for_its_document(zhang_yi):
+    question = "张裔是什么时候去世的？"
+    query = zhang_yi.prepare(question)
+    ranked = zhang_yi.rank(query, "hybrid", 10)
+    with zhang_yi.engine.snapshot() as snapshot:
+        chunks = snapshot.chunks([c.chunk_id for c in ranked])
+    found = [(chunks[c.chunk_id], c) for c in ranked]
+    subject = next(i for i, (chunk, _) in enumerate(found) if chunk.text.startswith("张裔"))
+    answering = next(i for i, (chunk, _) in enumerate(found) if "去世" in chunk.text)
+    # As if the chunk naming the subject had ranked first (as it often does on CMRC):
+    # the next chunk, which calls him 他, answers and takes its place.
+    found[0], found[subject] = found[subject], found[0]
+    answering = subject if answering == 0 else answering
+    order, scored = zhang_yi.stand_ins(query, found, ["zhangyi"])
+    assert order[0] == answering and order[answering] == 0
+    assert sorted(order) == list(range(len(found)))
+    chosen = found[order[0]][0]
+    start, end = zhang_yi.highlights_for(query, found, [order[0]], scored)[0]
+    assert chosen.text[start:end] == "建兴八年（230年），他因病去世。"
+
+
+def test_a_stand_in_keeps_the_order_of_documents_and_scores(zhang_yi):
+    answer = zhang_yi.ask("张裔是什么时候去世的？", top_k=3)
+    best = answer.passages[0]
+    assert best.citation.doc_id == "zhangyi"
+    start, end = best.highlight
+    assert best.text[start:end] == "建兴八年（230年），他因病去世。"
+    texts = [p.text for p in answer.passages]
+    assert len(set(texts)) == len(texts)
+    scores = [p.score for p in answer.passages]
+    assert scores == sorted(scores, reverse=True)
