@@ -9,6 +9,7 @@ live collection through an alias (`qa.index.milvus_layout`).
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -21,6 +22,8 @@ from qa.errors import IndexDamagedError, QAError
 from qa.index.milvus_query import ANALYZERS
 
 __all__ = ["Collection", "MilvusClient", "MilvusException", "connect"]
+
+logger = logging.getLogger(__name__)
 
 # Rows per upsert or delete call: well under gRPC's message limit at 384 dimensions.
 WRITE_BATCH = 512
@@ -59,6 +62,19 @@ class Collection:
 
     def load(self) -> None:
         self.client.load_collection(self.name)
+
+    def flush(self) -> None:
+        """Seal the rows written so far into indexed segments. Rows not yet flushed sit
+        in growing segments that each search scans row by row: measured on Milvus Lite,
+        a search over 4,000 unflushed 384-dim rows took ~400 ms, ~15 ms once flushed
+        (`scripts/milvus_flush_cost.py`). Results are the same either way (FLAT and the
+        BM25 inverted index are exact). A server seals segments itself and limits how
+        often a collection may be flushed, so a refused flush is only logged."""
+        try:
+            self.client.flush(self.name)
+        except MilvusException as exc:
+            logger.warning("Milvus did not flush %s (%s); searches stay correct, slower "
+                           "until Milvus seals the rows itself", self.name, exc)
 
     def search(self, data: list[Any], field: str, k: int,
                expression: str) -> list[tuple[int, float]]:
