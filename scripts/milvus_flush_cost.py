@@ -3,7 +3,10 @@ in one run: the same index, the same questions, first with the rows as the engin
 them before it flushed (growing segments, scanned row by row by every search), then
 after one `Collection.flush()` (sealed, indexed segments). Per mode: the median wall
 time of a question (`rank()` to depth 50 and the chunks' texts, as `qa eval` asks it) and
-the Milvus calls it made; and whether the two states rank every question identically.
+the Milvus calls it made; and on how many questions the two states give the same top-50
+chunks in the same order. (They differ in hybrid mode: before a flush, Milvus Lite scored
+a BM25 search restricted to some ids differently from the full search, so the keyword
+scores hybrid mode fills in for vector hits were off; see `tests/test_milvus_engine.py`.)
 
     PYTHONPATH=. QA_MODEL_CACHE=.cache/models .venv/bin/python scripts/milvus_flush_cost.py \\
         ../shared/benchmarks/cmrc2018/cmrc2018_dev.json --questions 60 --json artifacts/flush.json
@@ -116,18 +119,19 @@ def main() -> None:
     print(f"{len(evalset.documents)} paragraphs, {chunks} chunks, {len(queries)} questions; "
           f"one flush took {flush_s:.1f} s")
     print("| mode | before flush, ms/question | after flush | Milvus calls per question "
-          "| same ranking |")
+          "| same top 50 |")
     print("|---|---|---|---|---|")
     report = {"command": sys.argv, "chunks": chunks, "questions": len(queries),
               "flush_s": round(flush_s, 2), "modes": {}}
     for mode in MODES:
-        same = before[mode]["rankings"] == after[mode]["rankings"]
+        same = sum(b == a for b, a in zip(before[mode]["rankings"], after[mode]["rankings"],
+                                          strict=True))
         calls = ", ".join(f"{k} {v:g}" for k, v in after[mode]["calls_per_question"].items())
         print(f"| {mode} | {before[mode]['median_ms']:.1f} | {after[mode]['median_ms']:.1f} "
-              f"| {calls} | {'yes' if same else 'NO'} |")
+              f"| {calls} | {same} of {len(queries)} |")
         report["modes"][mode] = {
             "before_ms": before[mode]["median_ms"], "after_ms": after[mode]["median_ms"],
-            "calls_per_question": after[mode]["calls_per_question"], "same_ranking": same}
+            "calls_per_question": after[mode]["calls_per_question"], "same_top50": same}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -295,7 +295,7 @@ class MilvusEngine:
             finally:
                 db.close()
             if not self._locked and self._lite:
-                # Milvus Lite never seals rows by itself; a build flushes once in go_live.
+                # Milvus Lite did not seal rows by itself here; a build flushes once in go_live.
                 pair.collection.flush()
         self.refresh()
         return result
