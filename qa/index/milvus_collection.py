@@ -66,8 +66,8 @@ class Collection:
     def flush(self) -> None:
         """Seal the rows written so far into indexed segments. Measured on Milvus Lite
         (`scripts/milvus_flush_cost.py`): unflushed rows sit in growing segments that
-        every search scans row by row (a CMRC pool of 3,358 chunks: ~1.3-3 s a question,
-        ~0.05-0.16 s once flushed), and a BM25 search restricted to some ids scored them
+        every search scans row by row (a CMRC pool of 3,358 chunks: 0.4-3 s a question
+        per mode, 0.02-0.16 s once flushed), and a BM25 search restricted to some ids scored them
         lower than the full search did (flushed: the same scores). A server seals
         segments itself and limits how often a collection may be flushed, so a refused
         flush is only logged."""
