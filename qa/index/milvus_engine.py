@@ -74,6 +74,7 @@ class MilvusEngine:
             raise IndexMissingError(f"no Milvus Lite index at {lite}; run `qa index` or "
                                     "`qa migrate --to milvus`")
         self.client = client or connect(self.settings)
+        self._lite = lite is not None
         self._locked = locked
         self._previous: Target | None = None
         self._lock = threading.Lock()
@@ -119,7 +120,9 @@ class MilvusEngine:
         return engine
 
     def go_live(self) -> None:
-        """Make this pair the live one (atomically) and drop the one it replaces."""
+        """Make this pair the live one (atomically) and drop the one it replaces; its rows
+        are flushed first (one flush for the whole build, see `Collection.flush`)."""
+        self._pair.collection.flush()
         make_live(self.client, self.settings, self._pair.target, self._previous)
         self._previous = None
 
@@ -291,5 +294,8 @@ class MilvusEngine:
                 raise QAError(f"Milvus refused the change: {exc}") from None
             finally:
                 db.close()
+            if not self._locked and self._lite:
+                # Milvus Lite did not seal rows by itself here; a build flushes once in go_live.
+                pair.collection.flush()
         self.refresh()
         return result
