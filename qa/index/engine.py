@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa.filters import Filters
-from qa.index.store import FileRecord, StoredChunk
+from qa.index.store import FileRecord, StoredChunk, StoreWriter
 from qa.ingest.chunker import Chunk
 from qa.ingest.document import Document
 
@@ -95,3 +95,16 @@ class Engine(Protocol):
     def status(self) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
+
+
+def apply_record_change(writer: StoreWriter, change: Change, result: CommitResult) -> None:
+    """A change other than PutDocument, on the store (or side store) `writer`: what both
+    engines do alike, as their PutDocument differs."""
+    if isinstance(change, RemoveDocument):
+        result.removed[change.doc_id] = writer.remove_document(change.doc_id) is not None
+    elif isinstance(change, PutFile):
+        writer.put_file(change.record)
+    elif isinstance(change, RemoveFile):
+        writer.remove_file(change.path)
+    else:  # pragma: no cover
+        raise TypeError(f"unknown change {change!r}")

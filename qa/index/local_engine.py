@@ -30,9 +30,7 @@ from qa.index.engine import (
     Change,
     CommitResult,
     PutDocument,
-    PutFile,
-    RemoveDocument,
-    RemoveFile,
+    apply_record_change,
 )
 from qa.index.layout import IndexFolder
 from qa.index.manifest import check_manifest, new_manifest, read_manifest, write_manifest
@@ -394,14 +392,8 @@ def _apply_change(writer: StoreWriter, change: Change, result: CommitResult) -> 
     if isinstance(change, PutDocument):
         result.chunk_ids[change.document.doc_id] = writer.put_document(
             change.document, change.chunks, change.vectors, change.tokens, change.origin)
-    elif isinstance(change, RemoveDocument):
-        result.removed[change.doc_id] = writer.remove_document(change.doc_id) is not None
-    elif isinstance(change, PutFile):
-        writer.put_file(change.record)
-    elif isinstance(change, RemoveFile):
-        writer.remove_file(change.path)
-    else:  # pragma: no cover
-        raise TypeError(f"unknown change {change!r}")
+    else:
+        apply_record_change(writer, change, result)
 
 
 def _checked(read):

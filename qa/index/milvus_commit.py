@@ -28,9 +28,7 @@ from qa.index.engine import (
     Change,
     CommitResult,
     PutDocument,
-    PutFile,
-    RemoveDocument,
-    RemoveFile,
+    apply_record_change,
 )
 from qa.index.milvus_collection import TERMS_CHARS, VARCHAR, WRITE_BATCH, Collection
 from qa.index.milvus_query import encode_terms
@@ -80,11 +78,5 @@ def _apply(writer: SideWriter, change: Change, result: CommitResult,
                 "date": document.date or "", "source": (document.source or "")[:VARCHAR],
                 "category": (document.category or "")[:VARCHAR],
             })
-    elif isinstance(change, RemoveDocument):
-        result.removed[change.doc_id] = writer.remove_document(change.doc_id) is not None
-    elif isinstance(change, PutFile):
-        writer.put_file(change.record)
-    elif isinstance(change, RemoveFile):
-        writer.remove_file(change.path)
-    else:  # pragma: no cover
-        raise TypeError(f"unknown change {change!r}")
+    else:
+        apply_record_change(writer, change, result)
