@@ -58,23 +58,6 @@ def test_documents_and_chunks_round_trip(engine):
     assert document.text[first.char_start:first.char_end] == first.text
 
 
-def test_replacing_gives_new_ids_never_reused_and_moves_the_generation(engine):
-    old_ids = engine.commit([put(make_document("a", "第一段。", "第二段。"))]).chunk_ids["a"]
-    other = engine.commit([put(make_document("b", "别的文章。"))])
-    new = engine.commit([put(make_document("a", "改过的第一段。"))])
-    new_ids = new.chunk_ids["a"]
-    assert not set(new_ids) & set(old_ids)
-    assert min(new_ids) > max(other.chunk_ids["b"])
-    assert new.generation == other.generation + 1
-    with engine.snapshot() as snapshot:
-        assert snapshot.chunks(old_ids) == {}
-        assert snapshot.counts() == (2, 1 + len(new_ids))
-    removed = engine.commit([RemoveDocument("b"), RemoveDocument("missing")])
-    assert removed.removed == {"b": True, "missing": False}
-    with engine.snapshot() as snapshot:
-        assert [d.doc_id for d in snapshot.documents()] == ["a"]
-
-
 def test_a_snapshot_does_not_see_a_commit_made_during_it(engine):
     engine.commit([put(make_document("a", "景德镇陶瓷。"))])
     with engine.snapshot() as snapshot:
