@@ -8,13 +8,17 @@ For each round, and each checkout in turn (the order reversed every round, so a 
 machine slows them alike), it runs `python -m qa.cli ask QUESTION --json` with the
 checkout as the working directory (so that checkout's `qa` is imported), then starts
 `python -m qa.cli serve --port 0` and times how long until `GET /api/health` answers 200,
-then stops it with SIGTERM. Every checkout asks the same index (`--config`; build it with
+then stops it with SIGTERM and times how long until the process has exited. Every
+checkout asks the same index (`--config`; build it with
 `qa index` first) with the same model cache (`QA_MODEL_CACHE` if set).
 
 "cold-ish" is each checkout's first run in this benchmark (the OS may still hold the
 files in its page cache; nothing is dropped); "warm" is p50 / min over the other runs.
 CPU is user + system seconds of the child: on a shared machine it moves far less than
 wall time, so both are printed. Bounded by --runs and --time-limit; listens on 127.0.0.1.
+
+--busy N keeps N busy-loop processes running for the whole benchmark, to see start-up and
+stop on a loaded machine (they end with it, and within --time-limit in any case).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 120.0
+STOP_TIMEOUT = 120.0
 
 
 def child_env() -> dict[str, str]:
@@ -95,16 +100,25 @@ def run_serve(checkout: Path, config: Path) -> dict[str, float]:
                 break
             time.sleep(0.02)
     finally:
+        signalled = time.perf_counter()
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(30)
+            process.wait(STOP_TIMEOUT)
+            stopped = time.perf_counter() - signalled
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+            stopped = float("inf")
     cpu = _children_delta()
     if ready is None:
         raise SystemExit(f"qa serve in {checkout} was not ready within {READY_TIMEOUT} s")
-    return {"ready_s": ready, "cpu_s": cpu}
+    return {"ready_s": ready, "cpu_s": cpu, "stop_s": stopped}
+
+
+def start_busy_loops(count: int, seconds: float) -> list[subprocess.Popen]:
+    """`count` processes that spin on a core for at most `seconds`."""
+    spin = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"
+    return [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(count)]
 
 
 def _healthy(port: int) -> bool:
@@ -133,6 +147,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--question", default="宜宾白酒产业的营业收入是多少")
     parser.add_argument("--time-limit", type=float, default=600.0)
+    parser.add_argument("--busy", type=int, default=0,
+                        help="Busy-loop processes to run alongside (default 0).")
     parser.add_argument("--json", dest="json_out", type=Path,
                         default=REPO / "artifacts" / "bench_startup.json")
     args = parser.parse_args()
@@ -144,7 +160,21 @@ def main() -> int:
 
     results: dict[str, dict[str, list[float]]] = {
         str(c): {"ask_wall_s": [], "ask_cpu_s": [], "took_ms": [], "serve_ready_s": [],
-                 "serve_cpu_s": []} for c in checkouts}
+                 "serve_cpu_s": [], "serve_stop_s": []} for c in checkouts}
+    busy = start_busy_loops(args.busy, args.time_limit)
+    try:
+        measure(args, checkouts, config, results)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait(10)
+    load_after = os.getloadavg()
+    report_results(args, config, results, load_after)
+    return 0
+
+
+def measure(args: argparse.Namespace, checkouts: list[Path], config: Path,
+            results: dict[str, dict[str, list[float]]]) -> None:
     _children_delta()
     deadline = time.monotonic() + args.time_limit
     for round_number in range(args.runs):
@@ -161,14 +191,19 @@ def main() -> int:
             row["took_ms"].append(ask["took_ms"])
             row["serve_ready_s"].append(serve["ready_s"])
             row["serve_cpu_s"].append(serve["cpu_s"])
-    load_after = os.getloadavg()
+            row["serve_stop_s"].append(serve["stop_s"])
+
+
+def report_results(args: argparse.Namespace, config: Path,
+                   results: dict[str, dict[str, list[float]]], load_after: tuple) -> None:
 
     print(f"load average after {load_after}; cold-ish = first run, p50/min over the rest\n")
     header = "| checkout | `qa ask` wall cold / p50 / min | CPU p50 | " \
-             "`qa serve` ready cold / p50 / min | CPU p50 |"
+             "`qa serve` ready cold / p50 / min | CPU p50 | SIGTERM to exit p50 / max |"
     print(header)
-    print("|---|---|---|---|---|")
-    report = {"command": sys.argv, "question": args.question, "config": str(config),
+    print("|---|---|---|---|---|---|")
+    report = {"command": sys.argv, "busy_loops": args.busy, "question": args.question,
+              "config": str(config),
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                           "python": platform.python_version(), "load_after": load_after},
               "checkouts": {}}
@@ -179,13 +214,13 @@ def main() -> int:
         serve, serve_cpu = summary(row["serve_ready_s"]), summary(row["serve_cpu_s"])
         print(f"| {checkout} | {ask['cold']:.2f} / {ask['p50']:.2f} / {ask['min']:.2f} s | "
               f"{ask_cpu['p50']:.2f} s | {serve['cold']:.2f} / {serve['p50']:.2f} / "
-              f"{serve['min']:.2f} s | {serve_cpu['p50']:.2f} s |")
+              f"{serve['min']:.2f} s | {serve_cpu['p50']:.2f} s | "
+              f"{statistics.median(row['serve_stop_s']):.2f} / {max(row['serve_stop_s']):.2f} s |")
         report["checkouts"][checkout] = {"runs": row, "ask_wall": ask, "ask_cpu": ask_cpu,
                                          "serve_ready": serve, "serve_cpu": serve_cpu}
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(f"\nwrote {args.json_out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 from qa.cli import main
 from qa.web import create_app
 from qa.web.openapi import openapi_document
-from qa.web.server import ServerThread, make_server
+from qa.web.server import ServerThread, make_server, stop_within
 from tests.conftest import model_cache
 from tests.test_api import tiny_config, tiny_retriever, write_tiny_corpus
 
@@ -188,6 +188,44 @@ def test_the_server_logs_each_request(live, caplog):
 
 
 # --- `qa serve` as a process ------------------------------------------------------------------
+
+
+def test_a_stop_is_bounded_even_if_a_request_never_ends():
+    release = threading.Event()
+    started = threading.Event()
+
+    def stuck_app(environ, start_response):
+        started.set()
+        release.wait(WAIT_SECONDS)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"late"]
+
+    server = make_server(stuck_app, "127.0.0.1", 0, threads=1)
+    server.shutdown_timeout = 0.2
+    runner = ServerThread(server).start()
+    client = threading.Thread(target=lambda: request(runner.url, "GET", "/slow"), daemon=True)
+    client.start()
+    try:
+        assert started.wait(WAIT_SECONDS)
+        began = time.monotonic()
+        assert stop_within(server, 1.0) is False
+        assert time.monotonic() - began < 5
+    finally:
+        release.set()
+        client.join(WAIT_SECONDS)
+
+
+def test_a_stop_with_nothing_in_progress_ends_everything():
+    def app(environ, start_response):
+        start_response("204 No Content", [])
+        return []
+
+    server = make_server(app, "127.0.0.1", 0, threads=1)
+    runner = ServerThread(server).start()
+    assert request(runner.url, "GET", "/")[0] == 204
+    assert stop_within(server, WAIT_SECONDS) is True
+    runner._thread.join(WAIT_SECONDS)
+    assert not runner._thread.is_alive()
 
 
 def test_serve_before_index_is_one_clear_line(tmp_path, monkeypatch):
