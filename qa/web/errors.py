@@ -23,14 +23,20 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 
-# The code each HTTP status gets when werkzeug raises it (unknown route, wrong method, ...).
+# The code each HTTP status gets when werkzeug raises it (unknown route, wrong method, ...)
+# or when the server answers on its own (qa.web.server: a timeout, a head too large, ...).
 HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "body_too_large",
     415: "unsupported_media_type",
+    431: "headers_too_large",
     500: "internal_error",
+    501: "not_implemented",
+    503: "server_busy",
+    505: "http_version_not_supported",
 }
 
 # Every error code the API answers with, for the OpenAPI document.

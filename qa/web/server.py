@@ -31,6 +31,7 @@ from cheroot import server as cheroot_server
 from cheroot.wsgi import Server
 
 from qa.config import ServerConfig
+from qa.web.errors import HTTP_CODES
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,6 @@ REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
            431: "Request Header Fields Too Large", 500: "Internal Server Error",
            501: "Not Implemented", 503: "Service Unavailable",
            505: "HTTP Version Not Supported"}
-CODES = {400: "bad_request", 408: "request_timeout", 413: "body_too_large",
-         431: "headers_too_large", 501: "not_implemented", 503: "server_busy",
-         505: "http_version_not_supported"}
 
 
 class JsonErrorRequest(cheroot_server.HTTPRequest):
@@ -132,7 +130,7 @@ def drain(sock: socket.socket) -> None:
 def error_body(path: str | None, status: int, message: str) -> tuple[bytes, str]:
     """(body, content type): the JSON error on /api/* (or when the path is unknown), else text."""
     if path is None or path.startswith("/api"):
-        code = CODES.get(status, "bad_request" if status < 500 else "internal_error")
+        code = HTTP_CODES.get(status, "bad_request" if status < 500 else "internal_error")
         body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False)
         return body.encode("utf-8"), "application/json"
     return (message + "\n").encode("utf-8"), "text/plain; charset=utf-8"
