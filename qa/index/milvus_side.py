@@ -23,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from qa.index import milvus_bm25
 from qa.index.store import StoreWriter, connect, content_hash, create_store, transaction
 from qa.ingest.chunker import Chunk
 from qa.ingest.document import Document
@@ -47,7 +48,7 @@ def create_side_store(path: Path, settings: dict[str, Any]) -> None:
     create_store(path, settings)
     db = connect(path, readonly=False)
     try:
-        db.executescript(SIDE_SCHEMA)
+        db.executescript(SIDE_SCHEMA + milvus_bm25.SCHEMA)
     finally:
         db.close()
 
@@ -65,10 +66,22 @@ def document_frequencies(db: sqlite3.Connection, tokens: list[str]) -> dict[str,
 class SideWriter(StoreWriter):
     """Changes to the side store inside the caller's transaction."""
 
+    def __init__(self, db: sqlite3.Connection):
+        super().__init__(db)
+        self._statistics: bool | None = None
+
+    @property
+    def keeps_statistics(self) -> bool:
+        """Whether BM25 statistics are kept (a side store made before them: not)."""
+        if self._statistics is None:
+            self._statistics = milvus_bm25.has_statistics(self.db)
+        return self._statistics
+
     def put_document(self, document: Document, chunks: list[Chunk], vectors: Any,
                      tokens: Iterable[list[str]], origin: str) -> list[int]:
         """Store a document and its chunks (new ids), replacing any older version; the
-        vectors and tokens go to Milvus (the caller's business), the token counts here."""
+        vectors and tokens go to Milvus (the caller's business), the token counts and
+        BM25 statistics here."""
         generation = self._next_generation()
         self.remove_document(document.doc_id)
         fields = asdict(document)
@@ -84,6 +97,7 @@ class SideWriter(StoreWriter):
              time.strftime("%Y-%m-%dT%H:%M:%S%z"), json.dumps(extra, ensure_ascii=False)))
         ids = []
         counts: Counter[str] = Counter()
+        tokens = list(tokens)
         for chunk, chunk_tokens in zip(chunks, tokens, strict=True):
             cursor = self.db.execute(
                 "INSERT INTO chunks (doc_id, ordinal, text, section, paragraph, paragraph_end,"
@@ -100,6 +114,8 @@ class SideWriter(StoreWriter):
             "INSERT INTO term_chunks VALUES (?, ?)"
             " ON CONFLICT (term) DO UPDATE SET chunks = chunks + excluded.chunks",
             counts.items())
+        if self.keeps_statistics:
+            milvus_bm25.add_chunks(self.db, zip(ids, tokens, strict=True))
         self._adjust_counts(1, len(ids))
         return ids
 
@@ -107,10 +123,14 @@ class SideWriter(StoreWriter):
         """Delete a document and its chunks; their ids go to `removed_chunks`, the list of
         rows still to delete from Milvus. None if it was not stored."""
         counts: Counter[str] = Counter()
-        for (terms,) in self.db.execute(
-                "SELECT t.terms FROM chunk_terms t JOIN chunks c ON c.id = t.chunk_id"
+        terms_of: dict[int, list[str]] = {}
+        for chunk_id, terms in self.db.execute(
+                "SELECT t.chunk_id, t.terms FROM chunk_terms t JOIN chunks c ON c.id = t.chunk_id"
                 " WHERE c.doc_id = ?", (doc_id,)):
-            counts.update(json.loads(terms))
+            terms_of[chunk_id] = json.loads(terms)
+            counts.update(terms_of[chunk_id])
+        if self.keeps_statistics:
+            milvus_bm25.remove_chunks(self.db, terms_of)
         removed = super().remove_document(doc_id)
         if removed is not None and counts:
             self.db.executemany("UPDATE term_chunks SET chunks = chunks - ? WHERE term = ?",

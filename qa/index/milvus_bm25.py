@@ -1,0 +1,131 @@
+"""Exact BM25 for the Milvus engine, from statistics kept in its side store.
+
+Milvus Lite keeps BM25 statistics per segment (milvus-io/milvus-lite#293), so a document
+committed after a build lands in a small segment of its own and is scored with that
+segment's idf and average length: a word only it holds scored 0.41 there against 7.58
+after a rebuild. So the side store keeps what BM25 needs, in the transaction that writes
+the chunks (`postings`: term -> chunk -> count; `chunk_lengths`; the total length in
+`keyword_totals`; document frequencies are `term_chunks`, which the idf weights already
+use), and every keyword score is computed here, the way SQLite FTS5's bm25() scores the
+local engine: k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5) / (n + 0.5)), at least 1e-6.
+
+Milvus only proposes candidates: its BM25 top hits (the chunks that match many of the
+question's words) plus, from the side store, every chunk holding one of the question's
+rarest words (whatever segment it sits in), up to `RARE_POSTINGS` chunks.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable
+
+K1 = 1.2
+B = 0.75
+# FTS5 gives a word found in over half the chunks this idf instead of a negative one.
+MIN_IDF = 1e-6
+# Chunks taken from the side store's postings of the question's rarest words.
+RARE_POSTINGS = 1000
+# Milvus' BM25 hits asked for, as a multiple of the hits wanted.
+MILVUS_DEPTH = 2
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS postings (
+    term TEXT NOT NULL, chunk_id INTEGER NOT NULL, tf INTEGER NOT NULL,
+    PRIMARY KEY (term, chunk_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chunk_lengths (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    length INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS keyword_totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1), length INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO keyword_totals VALUES (1, 0);
+"""
+
+
+def has_statistics(db: sqlite3.Connection) -> bool:
+    """Whether this side store keeps BM25 statistics (made before they existed: not)."""
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                      " AND name = 'keyword_totals'").fetchone() is not None
+
+
+# -- writing (inside the side store's transaction) -------------------------------------
+
+def add_chunks(db: sqlite3.Connection, entries: Iterable[tuple[int, list[str]]]) -> None:
+    """Count the tokens of new chunks: (chunk id, tokens) pairs."""
+    total = 0
+    for chunk_id, tokens in entries:
+        counts = Counter(t for t in tokens if t.strip())
+        db.executemany("INSERT INTO postings VALUES (?, ?, ?)",
+                       ((term, chunk_id, n) for term, n in counts.items()))
+        length = sum(counts.values())
+        db.execute("INSERT INTO chunk_lengths VALUES (?, ?)", (chunk_id, length))
+        total += length
+    db.execute("UPDATE keyword_totals SET length = length + ?", (total,))
+
+
+def remove_chunks(db: sqlite3.Connection, terms: dict[int, list[str]]) -> None:
+    """Forget chunks about to be deleted: chunk id -> its distinct terms (`chunk_terms`)."""
+    if not terms:
+        return
+    db.executemany("DELETE FROM postings WHERE term = ? AND chunk_id = ?",
+                   ((term, chunk_id) for chunk_id, words in terms.items() for term in words))
+    marks = ",".join("?" * len(terms))
+    ids = list(terms)
+    (length,) = db.execute(
+        f"SELECT COALESCE(SUM(length), 0) FROM chunk_lengths WHERE chunk_id IN ({marks})",
+        ids).fetchone()
+    db.execute(f"DELETE FROM chunk_lengths WHERE chunk_id IN ({marks})", ids)
+    db.execute("UPDATE keyword_totals SET length = length - ?", (length,))
+
+
+# -- reading ---------------------------------------------------------------------------
+
+def rare_chunks(db: sqlite3.Connection, frequencies: dict[str, int],
+                budget: int = RARE_POSTINGS) -> set[int]:
+    """Every chunk holding one of the rarest words, rarest first, while their document
+    frequencies add up to at most `budget`."""
+    chosen: list[str] = []
+    spent = 0
+    for term, n in sorted(frequencies.items(), key=lambda item: (item[1], item[0])):
+        if spent + n > budget:
+            break
+        chosen.append(term)
+        spent += n
+    if not chosen:
+        return set()
+    marks = ",".join("?" * len(chosen))
+    return {row[0] for row in db.execute(
+        f"SELECT chunk_id FROM postings WHERE term IN ({marks})", chosen)}
+
+
+def scores(db: sqlite3.Connection, frequencies: dict[str, int], chunk_count: int,
+           chunk_ids: Iterable[int]) -> dict[int, float]:
+    """FTS5's BM25 score of each of these chunks that holds one of the words
+    (`frequencies`: each distinct query word found in the index -> its chunk count)."""
+    ids = sorted({int(i) for i in chunk_ids})
+    if not ids or not frequencies or chunk_count <= 0:
+        return {}
+    (total,) = db.execute("SELECT length FROM keyword_totals").fetchone()
+    average = max(total, 1) / chunk_count
+    idf = {term: max(math.log((chunk_count - n + 0.5) / (n + 0.5)), MIN_IDF)
+           for term, n in frequencies.items()}
+    found: dict[int, float] = {}
+    id_marks = ",".join("?" * len(ids))
+    lengths = dict(db.execute(
+        f"SELECT chunk_id, length FROM chunk_lengths WHERE chunk_id IN ({id_marks})", ids))
+    for term, weight in idf.items():
+        for chunk_id, tf in db.execute(
+                f"SELECT chunk_id, tf FROM postings WHERE term = ? AND chunk_id IN ({id_marks})",
+                [term, *ids]):
+            norm = K1 * (1 - B + B * lengths.get(chunk_id, 0) / average)
+            found[chunk_id] = found.get(chunk_id, 0.0) + weight * tf * (K1 + 1) / (tf + norm)
+    return found
+
+
+def best(found: dict[int, float], k: int) -> list[tuple[int, float]]:
+    """The k best (chunk id, score) pairs, best first (ties: lower id first)."""
+    return sorted(found.items(), key=lambda item: (-item[1], item[0]))[:k]
