@@ -64,7 +64,7 @@ def add_chunks(db: sqlite3.Connection, entries: Iterable[tuple[int, list[str]]])
     counted as FTS5 counts it, so that both engines share the average length."""
     total = 0
     for chunk_id, tokens in entries:
-        counts = Counter(t for t in tokens if t.strip())
+        counts = Counter(tokens)
         db.executemany("INSERT INTO postings VALUES (?, ?, ?)",
                        ((term, chunk_id, n) for term, n in counts.items()))
         length = sum(n * len(_FTS5_PIECE.findall(term)) for term, n in counts.items())
@@ -135,3 +135,27 @@ def scores(db: sqlite3.Connection, frequencies: dict[str, int], chunk_count: int
 def best(found: dict[int, float], k: int) -> list[tuple[int, float]]:
     """The k best (chunk id, score) pairs, best first (ties: lower id first)."""
     return sorted(found.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+
+def statistics_problems(db: sqlite3.Connection) -> list[str]:
+    """Where the BM25 statistics disagree with each other or with the chunks (`qa check`)."""
+    problems = []
+    (total,) = db.execute("SELECT length FROM keyword_totals").fetchone()
+    (summed,) = db.execute("SELECT COALESCE(SUM(length), 0) FROM chunk_lengths").fetchone()
+    if total != summed:
+        problems.append(f"the recorded keyword length {total} is not the chunks' {summed}")
+    (unmeasured,) = db.execute(
+        "SELECT COUNT(*) FROM chunks c LEFT JOIN chunk_lengths l ON l.chunk_id = c.id"
+        " WHERE l.chunk_id IS NULL").fetchone()
+    if unmeasured:
+        problems.append(f"{unmeasured} chunks have no keyword length")
+    (miscounted,) = db.execute(
+        "SELECT COUNT(*) FROM (SELECT term, COUNT(*) AS n FROM postings GROUP BY term) p"
+        " LEFT JOIN term_chunks t USING (term) WHERE t.chunks IS NOT p.n").fetchone()
+    (unposted,) = db.execute(
+        "SELECT COUNT(*) FROM term_chunks t"
+        " WHERE NOT EXISTS (SELECT 1 FROM postings p WHERE p.term = t.term)").fetchone()
+    if miscounted + unposted:
+        problems.append(f"{miscounted + unposted} keyword tokens have postings that "
+                        "disagree with their chunk counts")
+    return problems
