@@ -4,7 +4,8 @@ Milvus holds what grows expensive (each chunk's vector and its BM25 postings); t
 holds what must be exact and transactional: the documents with their clean text, the
 chunks with their citation fields and stable ids, the corpus files, the generation, and
 how many chunks hold each keyword token (Milvus does not expose document frequencies,
-and the retriever weighs a question's words by idf). It has the local store's schema
+and the retriever weighs a question's words by idf), and the BM25 statistics every keyword
+score is computed from (`qa.index.milvus_bm25`). It has the local store's schema
 (`qa.index.store.SCHEMA`, read through `StoreReader`), whose `vectors` and keyword
 tables stay empty, plus the two tables below.
 
