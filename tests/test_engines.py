@@ -12,6 +12,7 @@ import secrets
 import numpy as np
 import pytest
 
+from qa.index import milvus_bm25
 from qa.index.engine import Filters, RemoveDocument
 from qa.index.engines import migrate, open_engine, writable_engine
 from qa.index.indexer import Indexer
@@ -400,8 +401,13 @@ def test_a_document_added_after_a_build_scores_as_after_a_rebuild(config, shippe
     assert [s for _, s in added] == pytest.approx([s for _, s in rebuilt], rel=1e-6)
 
 
+@pytest.mark.parametrize("budget", [1000, 2])
 def test_keyword_scores_after_adds_and_removals_match_the_local_engine(make_config,
-                                                                       shipped_corpus):
+                                                                       shipped_corpus,
+                                                                       monkeypatch, budget):
+    # budget 1000: every chunk holding a question word is scored; 2: Milvus proposes the
+    # candidates, and the chunks of the rarest words are added (qa.index.milvus_bm25).
+    monkeypatch.setattr(milvus_bm25, "RARE_POSTINGS", budget)
     embedder = FakeEmbedder()
     engines, retrievers = {}, {}
     for kind in ("local", "milvus-lite"):

@@ -9,9 +9,11 @@ the chunks (`postings`: term -> chunk -> count; `chunk_lengths`; the total lengt
 use), and every keyword score is computed here, the way SQLite FTS5's bm25() scores the
 local engine: k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5) / (n + 0.5)), at least 1e-6.
 
-Milvus only proposes candidates: its BM25 top hits (the chunks that match many of the
-question's words) plus, from the side store, every chunk holding one of the question's
-rarest words (whatever segment it sits in), up to `RARE_POSTINGS` chunks.
+Candidates: when the question's words are held by at most `RARE_POSTINGS` chunks in all,
+every chunk holding one of them is scored (as FTS5 does) and Milvus is not asked. Otherwise
+Milvus proposes its BM25 top hits (chunks that match many of the words; its own scores only
+choose them), and the side store adds every chunk holding one of the rarest words, up to
+`RARE_POSTINGS` chunks, whatever segment it sits in.
 """
 
 from __future__ import annotations
@@ -90,10 +92,9 @@ def remove_chunks(db: sqlite3.Connection, terms: dict[int, list[str]]) -> None:
 
 # -- reading ---------------------------------------------------------------------------
 
-def rare_chunks(db: sqlite3.Connection, frequencies: dict[str, int],
-                budget: int = RARE_POSTINGS) -> set[int]:
-    """Every chunk holding one of the rarest words, rarest first, while their document
-    frequencies add up to at most `budget`."""
+def rarest(frequencies: dict[str, int], budget: int = RARE_POSTINGS) -> list[str]:
+    """The rarest words, rarest first, while their chunk counts add up to at most
+    `budget` (all of them when they fit)."""
     chosen: list[str] = []
     spent = 0
     for term, n in sorted(frequencies.items(), key=lambda item: (item[1], item[0])):
@@ -101,35 +102,47 @@ def rare_chunks(db: sqlite3.Connection, frequencies: dict[str, int],
             break
         chosen.append(term)
         spent += n
-    if not chosen:
+    return chosen
+
+
+def chunks_holding(db: sqlite3.Connection, terms: list[str]) -> set[int]:
+    """Every chunk holding one of these words."""
+    if not terms:
         return set()
-    marks = ",".join("?" * len(chosen))
+    marks = ",".join("?" * len(terms))
     return {row[0] for row in db.execute(
-        f"SELECT chunk_id FROM postings WHERE term IN ({marks})", chosen)}
+        f"SELECT chunk_id FROM postings WHERE term IN ({marks})", terms)}
 
 
 def scores(db: sqlite3.Connection, frequencies: dict[str, int], chunk_count: int,
-           chunk_ids: Iterable[int]) -> dict[int, float]:
-    """FTS5's BM25 score of each of these chunks that holds one of the words
-    (`frequencies`: each distinct query word found in the index -> its chunk count)."""
-    ids = sorted({int(i) for i in chunk_ids})
-    if not ids or not frequencies or chunk_count <= 0:
+           chunk_ids: Iterable[int] | None = None) -> dict[int, float]:
+    """FTS5's BM25 score of each chunk (of `chunk_ids`, or of all) that holds one of the
+    words (`frequencies`: each distinct query word found in the index -> its chunk count)."""
+    ids = None if chunk_ids is None else sorted({int(i) for i in chunk_ids})
+    if ids == [] or not frequencies or chunk_count <= 0:
         return {}
     (total,) = db.execute("SELECT length FROM keyword_totals").fetchone()
     average = max(total, 1) / chunk_count
-    idf = {term: max(math.log((chunk_count - n + 0.5) / (n + 0.5)), MIN_IDF)
-           for term, n in frequencies.items()}
-    found: dict[int, float] = {}
-    id_marks = ",".join("?" * len(ids))
-    lengths = dict(db.execute(
-        f"SELECT chunk_id, length FROM chunk_lengths WHERE chunk_id IN ({id_marks})", ids))
-    for term, weight in idf.items():
-        for chunk_id, tf in db.execute(
-                f"SELECT chunk_id, tf FROM postings WHERE term = ? AND chunk_id IN ({id_marks})",
-                [term, *ids]):
-            norm = K1 * (1 - B + B * lengths.get(chunk_id, 0) / average)
-            found[chunk_id] = found.get(chunk_id, 0.0) + weight * tf * (K1 + 1) / (tf + norm)
-    return found
+    counts: dict[int, list[tuple[float, int]]] = {}
+    for term, n in frequencies.items():
+        idf = max(math.log((chunk_count - n + 0.5) / (n + 0.5)), MIN_IDF)
+        if ids is None:
+            rows = db.execute("SELECT chunk_id, tf FROM postings WHERE term = ?", (term,))
+        else:
+            rows = db.execute("SELECT chunk_id, tf FROM postings WHERE term = ? AND chunk_id"
+                              f" IN ({','.join('?' * len(ids))})", [term, *ids])
+        for chunk_id, tf in rows:
+            counts.setdefault(chunk_id, []).append((idf, tf))
+    if not counts:
+        return {}
+    found = list(counts)
+    lengths = dict(db.execute("SELECT chunk_id, length FROM chunk_lengths WHERE chunk_id IN"
+                              f" ({','.join('?' * len(found))})", found))
+    result = {}
+    for chunk_id, pairs in counts.items():
+        norm = K1 * (1 - B + B * lengths.get(chunk_id, 0) / average)
+        result[chunk_id] = sum(idf * tf * (K1 + 1) / (tf + norm) for idf, tf in pairs)
+    return result
 
 
 def best(found: dict[int, float], k: int) -> list[tuple[int, float]]:

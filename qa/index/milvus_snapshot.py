@@ -48,19 +48,24 @@ class MilvusSnapshot(StoreReader):
         frequencies = document_frequencies(self.db, unique)
         if not frequencies:
             return []
+        rare = milvus_bm25.rarest(frequencies, milvus_bm25.RARE_POSTINGS)
+        candidates: set[int] | None = None  # None: every chunk holding a word
         if among is not None:
             candidates = set(among)
-        else:
+        elif len(rare) < len(frequencies):
             # Milvus proposes the chunks matching many of the words (its own scores, per
             # segment, only choose them); the side store every chunk of the rarest words.
             proposed = self.collection.search(
                 [encode_terms(unique, self.analyzer)], "sparse",
                 k * milvus_bm25.MILVUS_DEPTH, milvus_filter(filters))
-            candidates = {i for i, _ in proposed} | milvus_bm25.rare_chunks(self.db,
-                                                                            frequencies)
-        if filters is not None and not filters.is_empty():
+            candidates = {i for i, _ in proposed} | milvus_bm25.chunks_holding(self.db, rare)
+        filtered = filters is not None and not filters.is_empty()
+        if filtered and candidates is not None:
             candidates = self.matching(candidates, filters)
         found = milvus_bm25.scores(self.db, frequencies, self.counts()[1], candidates)
+        if filtered and candidates is None:
+            kept = self.matching(set(found), filters)
+            found = {i: s for i, s in found.items() if i in kept}
         return milvus_bm25.best(found, k)
 
     def matching(self, ids: set[int], filters: Filters) -> set[int]:
