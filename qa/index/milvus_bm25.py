@@ -34,8 +34,14 @@ RARE_POSTINGS = 1000
 MILVUS_DEPTH = 2
 
 # What FTS5's unicode61 tokenizer (as `qa.index.keywords` sets it up) keeps as one token:
-# letters, digits and . % + - _; a token of ours such as tim's counts as two there.
+# letters, digits and . % + - _; a token of ours such as one'80 is two there (one, 80).
 _FTS5_PIECE = re.compile(r"[\w.%+\-]+")
+
+
+def as_fts5_terms(tokens: Iterable[str]) -> list[str]:
+    """Our keyword tokens cut as FTS5 cuts them in the local engine (nearly always the
+    same), so that the side store counts what FTS5 counts: one'80 holds the word one."""
+    return [piece for token in tokens for piece in _FTS5_PIECE.findall(token)]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS postings (
@@ -62,14 +68,13 @@ def has_statistics(db: sqlite3.Connection) -> bool:
 # -- writing (inside the side store's transaction) -------------------------------------
 
 def add_chunks(db: sqlite3.Connection, entries: Iterable[tuple[int, list[str]]]) -> None:
-    """Count the tokens of new chunks: (chunk id, tokens) pairs. A chunk's length is
-    counted as FTS5 counts it, so that both engines share the average length."""
+    """Count the terms of new chunks: (chunk id, `as_fts5_terms`) pairs."""
     total = 0
     for chunk_id, tokens in entries:
         counts = Counter(tokens)
         db.executemany("INSERT INTO postings VALUES (?, ?, ?)",
                        ((term, chunk_id, n) for term, n in counts.items()))
-        length = sum(n * len(_FTS5_PIECE.findall(term)) for term, n in counts.items())
+        length = sum(counts.values())
         db.execute("INSERT INTO chunk_lengths VALUES (?, ?)", (chunk_id, length))
         total += length
     db.execute("UPDATE keyword_totals SET length = length + ?", (total,))

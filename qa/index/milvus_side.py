@@ -98,15 +98,15 @@ class SideWriter(StoreWriter):
              time.strftime("%Y-%m-%dT%H:%M:%S%z"), json.dumps(extra, ensure_ascii=False)))
         ids = []
         counts: Counter[str] = Counter()
-        tokens = list(tokens)
-        for chunk, chunk_tokens in zip(chunks, tokens, strict=True):
+        terms = [milvus_bm25.as_fts5_terms(chunk_tokens) for chunk_tokens in tokens]
+        for chunk, chunk_terms in zip(chunks, terms, strict=True):
             cursor = self.db.execute(
                 "INSERT INTO chunks (doc_id, ordinal, text, section, paragraph, paragraph_end,"
                 " char_start, char_end, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (chunk.doc_id, chunk.ordinal, chunk.text, chunk.section, chunk.paragraph,
                  chunk.paragraph_end, chunk.char_start, chunk.char_end, generation))
             chunk_id = int(cursor.lastrowid)
-            distinct = sorted(set(chunk_tokens))
+            distinct = sorted(set(chunk_terms))
             self.db.execute("INSERT INTO chunk_terms VALUES (?, ?)",
                             (chunk_id, json.dumps(distinct, ensure_ascii=False)))
             counts.update(distinct)
@@ -116,7 +116,7 @@ class SideWriter(StoreWriter):
             " ON CONFLICT (term) DO UPDATE SET chunks = chunks + excluded.chunks",
             counts.items())
         if self.keeps_statistics:
-            milvus_bm25.add_chunks(self.db, zip(ids, tokens, strict=True))
+            milvus_bm25.add_chunks(self.db, zip(ids, terms, strict=True))
         self._adjust_counts(1, len(ids))
         return ids
 

@@ -45,7 +45,7 @@ class MilvusSnapshot(StoreReader):
             return []
         if not self.keeps_statistics:
             return self._milvus_keyword_search(unique, k, among, filters)
-        frequencies = document_frequencies(self.db, unique)
+        frequencies = document_frequencies(self.db, milvus_bm25.as_fts5_terms(unique))
         if not frequencies:
             return []
         rare = milvus_bm25.rarest(frequencies, milvus_bm25.RARE_POSTINGS)
