@@ -14,6 +14,9 @@ every chunk holding one of them is scored (as FTS5 does) and Milvus is not asked
 Milvus proposes its BM25 top hits (chunks that match many of the words; its own scores only
 choose them), and the side store adds every chunk holding one of the rarest words, up to
 `RARE_POSTINGS` chunks, whatever segment it sits in.
+
+Tokens are counted as FTS5 cuts them (`as_fts5_terms`). One difference remains: a question
+token that FTS5 cuts in two (tim's) is a phrase there and two words here.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def as_fts5_terms(tokens: Iterable[str]) -> list[str]:
     """Our keyword tokens cut as FTS5 cuts them in the local engine (nearly always the
     same), so that the side store counts what FTS5 counts: one'80 holds the word one."""
     return [piece for token in tokens for piece in _FTS5_PIECE.findall(token)]
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS postings (
