@@ -215,7 +215,7 @@ def test_rows_are_flushed_once_per_build_and_after_each_live_commit(config, monk
 def test_a_bm25_search_among_some_chunks_scores_them_as_the_full_search(engine):
     # Measured on Milvus Lite: before a flush, a search filtered to `id in [...]` gave
     # other (smaller) BM25 scores than the full search, so hybrid mode's filled-in
-    # keyword scores were off; flushed rows score the same both ways.
+    # keyword scores were off. Scores now come from the side store; both ways must agree.
     words = [["宜宾", "白酒", "产业"], ["宜宾", "的", "白酒", "和", "茶叶"], ["景德镇", "陶瓷"],
              ["白酒", "出口", "增长"], ["宜宾", "港口"], ["茶叶", "价格"], ["宜宾", "白酒", "宜宾"]]
     changes = []
