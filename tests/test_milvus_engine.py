@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 
 import pytest
 from click.testing import CliRunner
@@ -214,7 +215,7 @@ def test_rows_are_flushed_once_per_build_and_after_each_live_commit(config, monk
 def test_a_bm25_search_among_some_chunks_scores_them_as_the_full_search(engine):
     # Measured on Milvus Lite: before a flush, a search filtered to `id in [...]` gave
     # other (smaller) BM25 scores than the full search, so hybrid mode's filled-in
-    # keyword scores were off; flushed rows score the same both ways.
+    # keyword scores were off. Scores now come from the side store; both ways must agree.
     words = [["宜宾", "白酒", "产业"], ["宜宾", "的", "白酒", "和", "茶叶"], ["景德镇", "陶瓷"],
              ["白酒", "出口", "增长"], ["宜宾", "港口"], ["茶叶", "价格"], ["宜宾", "白酒", "宜宾"]]
     changes = []
@@ -229,3 +230,52 @@ def test_a_bm25_search_among_some_chunks_scores_them_as_the_full_search(engine):
         among = dict(snapshot.keyword_search(tokens, 10, among=some))
     assert len(full) >= 3
     assert among == pytest.approx({i: full[i] for i in some})
+
+
+def test_bm25_statistics_follow_every_change_and_a_failed_commit_leaves_them(engine, config,
+                                                                            monkeypatch):
+    engine.commit([put(make_document("a", "景德镇陶瓷。")), put(make_document("b", "宜宾白酒。")),
+                   put(make_document("c", "宜宾白酒。"))])
+    engine.commit([put(make_document("a", "宜宾白酒。", "景德镇陶瓷。")), RemoveDocument("c")])
+    with engine.snapshot() as snapshot:
+        before = snapshot.keyword_search(["宜宾白酒。", "景德镇陶瓷。"], 10)
+    assert len(before) == 3
+    assert check_index(config).problems == []
+
+    def failing_upsert(name, rows, **kwargs):
+        raise MilvusException(message="connection lost")
+
+    monkeypatch.setattr(engine.client, "upsert", failing_upsert)
+    with pytest.raises(Exception, match="connection lost"):
+        engine.commit([put(make_document("d", "宜宾白酒。")), RemoveDocument("a")])
+    with engine.snapshot() as snapshot:
+        assert snapshot.keyword_search(["宜宾白酒。", "景德镇陶瓷。"], 10) == before
+    assert check_index(config).problems == []
+    db = sqlite3.connect(engine.side_path)
+    try:
+        db.execute("UPDATE keyword_totals SET length = length + 1")
+        db.commit()
+    finally:
+        db.close()
+    assert any("BM25 statistics" in p for p in check_index(config).problems)
+
+
+def test_a_side_store_made_before_bm25_statistics_is_read_with_milvus_scores(config, caplog):
+    with writable_engine(config, FakeEmbedder) as engine:
+        ids = engine.commit([put(make_document("a", "宜宾白酒。"))]).chunk_ids["a"]
+        side = engine.side_path
+    db = sqlite3.connect(side)
+    try:
+        db.executescript("DROP TABLE postings; DROP TABLE chunk_lengths;"
+                         " DROP TABLE keyword_totals;")
+    finally:
+        db.close()
+    with writable_engine(config, FakeEmbedder) as engine:
+        assert "keeps no BM25 statistics" in caplog.text
+        added = engine.commit([put(make_document("b", "景德镇陶瓷。"))]).chunk_ids["b"]
+        with engine.snapshot() as snapshot:
+            assert [i for i, _ in snapshot.keyword_search(["宜宾白酒。"], 5)] == ids
+            assert [i for i, _ in snapshot.keyword_search(["景德镇陶瓷。"], 5)] == added
+    checked = check_index(config)
+    assert checked.problems == []
+    assert any("keeps no BM25 statistics" in n for n in checked.notes)

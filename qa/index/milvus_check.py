@@ -1,6 +1,6 @@
 """`qa check` for the Milvus engine: the side store and the collection must hold the same
-chunks, and the recorded counts must be right; `--repair` deletes collection rows of no
-chunk (left by an interrupted commit) and fixes the counts."""
+chunks, and the recorded counts and BM25 statistics must be right; `--repair` deletes
+collection rows of no chunk (left by an interrupted commit) and fixes the counts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 
 from qa.config import Config
 from qa.errors import QAError
+from qa.index import milvus_bm25
 from qa.index.check import CheckResult
 from qa.index.milvus_layout import leftovers
 from qa.index.milvus_side import SideWriter
@@ -36,6 +37,8 @@ def check_milvus(config: Config) -> CheckResult:
                 chunks = {r[0] for r in db.execute("SELECT id FROM chunks")}
                 pending = set(reader.pending_removals())
                 rows = engine.milvus_ids(reader.last_chunk_id())
+                statistics = (milvus_bm25.statistics_problems(db)
+                              if reader.keeps_statistics else None)
         finally:
             db.close()
         collections, files = leftovers(engine.client, config.milvus)
@@ -44,6 +47,12 @@ def check_milvus(config: Config) -> CheckResult:
     if collections or files:
         result.notes.append(f"{len(collections)} collections and {len(files)} side store files "
                             "of an interrupted rebuild (the next `qa index` drops them)")
+    if statistics is None:
+        result.notes.append("the side store keeps no BM25 statistics (made before they were "
+                            "kept): keyword scores are Milvus' own; `qa index --rebuild` "
+                            "makes exact ones")
+    for problem in statistics or []:
+        result.problems.append(f"BM25 statistics: {problem}; run `qa index --rebuild`")
     if actual != (result.documents, result.chunks):
         result.problems.append(
             f"the recorded counts ({result.documents} documents, {result.chunks} chunks) "

@@ -25,6 +25,7 @@ from qa.index.engine import (
     CommitResult,
 )
 from qa.index.manifest import check_manifest, new_manifest
+from qa.index.milvus_bm25 import has_statistics
 from qa.index.milvus_collection import Collection, MilvusException, connect
 from qa.index.milvus_commit import commit_changes
 from qa.index.milvus_layout import (
@@ -53,6 +54,7 @@ class _Pair:
     target: Target
     collection: Collection
     manifest: dict[str, Any]
+    keeps_statistics: bool  # BM25 statistics in the side store (qa.index.milvus_bm25)
 
     @property
     def analyzer(self) -> str:
@@ -148,7 +150,8 @@ class MilvusEngine:
         db = connect_store(old.side_path, readonly=True)
         try:
             db.execute("BEGIN")
-            yield MilvusSnapshot(db, pair.collection, pair.analyzer), same_model
+            yield MilvusSnapshot(db, pair.collection, pair.analyzer,
+                                 pair.keeps_statistics), same_model
         finally:
             db.close()
 
@@ -156,14 +159,20 @@ class MilvusEngine:
         db = connect_store(target.side_path, readonly=True)
         try:
             manifest = StoreReader(db).meta("settings")
+            keeps_statistics = has_statistics(db)
         finally:
             db.close()
+        if not keeps_statistics:
+            logger.warning("the Milvus side store %s keeps no BM25 statistics (made before "
+                           "they were kept): keyword scores are Milvus' own, wrong for "
+                           "documents added since the build on Milvus Lite; `qa index "
+                           "--rebuild` makes exact ones", target.side_path)
         if check:
             check_manifest(manifest, self.config, dimension=None)
         collection = Collection(self.client, target.collection, self.settings,
                                 int(manifest["dimension"]))
         collection.load()
-        return _Pair(target, collection, manifest)
+        return _Pair(target, collection, manifest, keeps_statistics)
 
     def _follow(self, successor: str | None) -> None:
         """Switch to the pair a rebuild made live (`successor`, or whatever the alias
@@ -236,7 +245,8 @@ class MilvusEngine:
         else:
             raise IndexDamagedError(f"the Milvus index {self.settings.collection!r} keeps "
                                     "changing under this reader; try again")
-        self._local.snapshot = MilvusSnapshot(db, pair.collection, pair.analyzer)
+        self._local.snapshot = MilvusSnapshot(db, pair.collection, pair.analyzer,
+                                              pair.keeps_statistics)
         try:
             yield self._local.snapshot
         finally:

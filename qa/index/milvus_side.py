@@ -4,7 +4,8 @@ Milvus holds what grows expensive (each chunk's vector and its BM25 postings); t
 holds what must be exact and transactional: the documents with their clean text, the
 chunks with their citation fields and stable ids, the corpus files, the generation, and
 how many chunks hold each keyword token (Milvus does not expose document frequencies,
-and the retriever weighs a question's words by idf). It has the local store's schema
+and the retriever weighs a question's words by idf), and the BM25 statistics every keyword
+score is computed from (`qa.index.milvus_bm25`). It has the local store's schema
 (`qa.index.store.SCHEMA`, read through `StoreReader`), whose `vectors` and keyword
 tables stay empty, plus the two tables below.
 
@@ -23,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from qa.index import milvus_bm25
 from qa.index.store import StoreWriter, connect, content_hash, create_store, transaction
 from qa.ingest.chunker import Chunk
 from qa.ingest.document import Document
@@ -47,7 +49,7 @@ def create_side_store(path: Path, settings: dict[str, Any]) -> None:
     create_store(path, settings)
     db = connect(path, readonly=False)
     try:
-        db.executescript(SIDE_SCHEMA)
+        db.executescript(SIDE_SCHEMA + milvus_bm25.SCHEMA)
     finally:
         db.close()
 
@@ -65,10 +67,22 @@ def document_frequencies(db: sqlite3.Connection, tokens: list[str]) -> dict[str,
 class SideWriter(StoreWriter):
     """Changes to the side store inside the caller's transaction."""
 
+    def __init__(self, db: sqlite3.Connection):
+        super().__init__(db)
+        self._statistics: bool | None = None
+
+    @property
+    def keeps_statistics(self) -> bool:
+        """Whether BM25 statistics are kept (a side store made before them: not)."""
+        if self._statistics is None:
+            self._statistics = milvus_bm25.has_statistics(self.db)
+        return self._statistics
+
     def put_document(self, document: Document, chunks: list[Chunk], vectors: Any,
                      tokens: Iterable[list[str]], origin: str) -> list[int]:
         """Store a document and its chunks (new ids), replacing any older version; the
-        vectors and tokens go to Milvus (the caller's business), the token counts here."""
+        vectors and tokens go to Milvus (the caller's business), the token counts and
+        BM25 statistics here."""
         generation = self._next_generation()
         self.remove_document(document.doc_id)
         fields = asdict(document)
@@ -84,14 +98,15 @@ class SideWriter(StoreWriter):
              time.strftime("%Y-%m-%dT%H:%M:%S%z"), json.dumps(extra, ensure_ascii=False)))
         ids = []
         counts: Counter[str] = Counter()
-        for chunk, chunk_tokens in zip(chunks, tokens, strict=True):
+        terms = [milvus_bm25.as_fts5_terms(chunk_tokens) for chunk_tokens in tokens]
+        for chunk, chunk_terms in zip(chunks, terms, strict=True):
             cursor = self.db.execute(
                 "INSERT INTO chunks (doc_id, ordinal, text, section, paragraph, paragraph_end,"
                 " char_start, char_end, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (chunk.doc_id, chunk.ordinal, chunk.text, chunk.section, chunk.paragraph,
                  chunk.paragraph_end, chunk.char_start, chunk.char_end, generation))
             chunk_id = int(cursor.lastrowid)
-            distinct = sorted(set(chunk_tokens))
+            distinct = sorted(set(chunk_terms))
             self.db.execute("INSERT INTO chunk_terms VALUES (?, ?)",
                             (chunk_id, json.dumps(distinct, ensure_ascii=False)))
             counts.update(distinct)
@@ -100,6 +115,8 @@ class SideWriter(StoreWriter):
             "INSERT INTO term_chunks VALUES (?, ?)"
             " ON CONFLICT (term) DO UPDATE SET chunks = chunks + excluded.chunks",
             counts.items())
+        if self.keeps_statistics:
+            milvus_bm25.add_chunks(self.db, zip(ids, terms, strict=True))
         self._adjust_counts(1, len(ids))
         return ids
 
@@ -107,10 +124,14 @@ class SideWriter(StoreWriter):
         """Delete a document and its chunks; their ids go to `removed_chunks`, the list of
         rows still to delete from Milvus. None if it was not stored."""
         counts: Counter[str] = Counter()
-        for (terms,) in self.db.execute(
-                "SELECT t.terms FROM chunk_terms t JOIN chunks c ON c.id = t.chunk_id"
+        terms_of: dict[int, list[str]] = {}
+        for chunk_id, terms in self.db.execute(
+                "SELECT t.chunk_id, t.terms FROM chunk_terms t JOIN chunks c ON c.id = t.chunk_id"
                 " WHERE c.doc_id = ?", (doc_id,)):
-            counts.update(json.loads(terms))
+            terms_of[chunk_id] = json.loads(terms)
+            counts.update(terms_of[chunk_id])
+        if self.keeps_statistics:
+            milvus_bm25.remove_chunks(self.db, terms_of)
         removed = super().remove_document(doc_id)
         if removed is not None and counts:
             self.db.executemany("UPDATE term_chunks SET chunks = chunks - ? WHERE term = ?",

@@ -8,7 +8,7 @@ import sqlite3
 
 import numpy as np
 
-from qa.index import keywords
+from qa.index import keywords, milvus_bm25
 from qa.index.engine import Filters
 from qa.index.milvus_collection import Collection
 from qa.index.milvus_query import and_, encode_terms, milvus_filter, sql_filter
@@ -19,10 +19,14 @@ from qa.index.store import StoreReader
 class MilvusSnapshot(StoreReader):
     """One side-store read transaction and the collection of the same pair."""
 
-    def __init__(self, db: sqlite3.Connection, collection: Collection, analyzer: str):
+    def __init__(self, db: sqlite3.Connection, collection: Collection, analyzer: str,
+                 keeps_statistics: bool = True):
+        """`keeps_statistics`: whether the side store has BM25 statistics
+        (`qa.index.milvus_bm25.has_statistics`; one made before them has not)."""
         super().__init__(db)
         self.collection = collection
         self.analyzer = analyzer
+        self.keeps_statistics = keeps_statistics
 
     def vector_search(self, vector: np.ndarray, k: int,
                       filters: Filters | None = None) -> list[tuple[int, float]]:
@@ -34,14 +38,51 @@ class MilvusSnapshot(StoreReader):
 
     def keyword_search(self, tokens: list[str], k: int, among: list[int] | None = None,
                        filters: Filters | None = None) -> list[tuple[int, float]]:
-        """BM25 over the chunks (or only those `among`, to score another list's hits)."""
+        """BM25 over the chunks (or only those `among`, to score another list's hits),
+        scored exactly from the side store's statistics (`qa.index.milvus_bm25`)."""
         unique = list(dict.fromkeys(t for t in tokens if t.strip()))
-        if not unique or k <= 0:
+        if not unique or k <= 0 or (among is not None and not among):
             return []
+        if not self.keeps_statistics:
+            return self._milvus_keyword_search(unique, k, among, filters)
+        frequencies = document_frequencies(self.db, milvus_bm25.as_fts5_terms(unique))
+        if not frequencies:
+            return []
+        rare = milvus_bm25.rarest(frequencies, milvus_bm25.RARE_POSTINGS)
+        candidates: set[int] | None = None  # None: every chunk holding a word
+        if among is not None:
+            candidates = set(among)
+        elif len(rare) < len(frequencies):
+            # Milvus proposes the chunks matching many of the words (its own scores, per
+            # segment, only choose them); the side store every chunk of the rarest words.
+            proposed = self.collection.search(
+                [encode_terms(unique, self.analyzer)], "sparse",
+                k * milvus_bm25.MILVUS_DEPTH, milvus_filter(filters))
+            candidates = {i for i, _ in proposed} | milvus_bm25.chunks_holding(self.db, rare)
+        filtered = filters is not None and not filters.is_empty()
+        if filtered and candidates is not None:
+            candidates = self.matching(candidates, filters)
+        found = milvus_bm25.scores(self.db, frequencies, self.counts()[1], candidates)
+        if filtered and candidates is None:
+            kept = self.matching(set(found), filters)
+            found = {i: s for i, s in found.items() if i in kept}
+        return milvus_bm25.best(found, k)
+
+    def matching(self, ids: set[int], filters: Filters) -> set[int]:
+        """Those of these chunks whose documents the filters keep."""
+        if not ids:
+            return set()
+        condition, params = sql_filter(filters)
+        marks = ",".join("?" * len(ids))
+        return {row[0] for row in self.db.execute(
+            f"SELECT c.id FROM chunks c JOIN documents USING (doc_id) WHERE c.id IN ({marks})"
+            f" AND {condition}", [*ids, *params])}
+
+    def _milvus_keyword_search(self, unique: list[str], k: int, among: list[int] | None,
+                               filters: Filters | None) -> list[tuple[int, float]]:
+        """Milvus' own BM25 (a side store without statistics): per segment on Milvus Lite."""
         expression = milvus_filter(filters)
         if among is not None:
-            if not among:
-                return []
             expression = and_(expression, f"id in [{', '.join(str(int(i)) for i in among)}]")
             k = min(k, len(among))
         hits = self.collection.search([encode_terms(unique, self.analyzer)], "sparse", k,
