@@ -70,6 +70,8 @@ def dump(path: Path, config_path: str, out: Path) -> None:
                 # Every candidate: its document, its place in it, its fused score.
                 "ranked": [[chunks[c.chunk_id].doc_id, chunks[c.chunk_id].ordinal,
                             round(c.score, 4)] for c in ranked],
+                # Their cosine and BM25 scores, in the same order.
+                "components": [[round(c.vector, 4), round(c.keyword, 4)] for c in ranked],
                 # The texts of the candidates from the rank-1 document, in rank order.
                 "top_doc": [chunks[c.chunk_id].text for c in ranked
                             if chunks[c.chunk_id].doc_id == top.doc_id],

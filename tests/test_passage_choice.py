@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from qa.passage_choice import MARGIN, chosen_chunk, earlier_text
-
-
-def test_the_best_ranked_chunk_stays_unless_another_answers_clearly_better():
-    assert chosen_chunk([1.0, 0.8], [0.6, 0.6]) == 0
-    assert chosen_chunk([1.0, 0.8], [0.6, 0.6 + MARGIN / 2]) == 0
-    assert chosen_chunk([1.0, 0.8], [0.6, 0.6 + MARGIN + 0.01]) == 1
-    assert chosen_chunk([1.0, 0.8, 0.7], [0.5, 0.7, 0.9]) == 2
-    assert chosen_chunk([1.0], [0.0]) == 0
+from qa.sentence_choice import earlier_text
 
 
 def test_earlier_text_joins_the_chunks_before_in_document_order():
