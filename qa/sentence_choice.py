@@ -35,7 +35,6 @@ file); the rest is held out.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,25 +49,6 @@ FEATURES = ("coverage", "own", "cue", "bigrams", "best chunk", "chunk cosine",
 # Fitted by scripts/fit_sentence_choice.py (see the module docstring).
 WEIGHTS = (12.8, -11.379, 2.022, 2.694, 0.792, 19.557, -0.65, 0.117, 0.861, -0.33, 5.771,
            6.105, 0.789)
-# What else a question may ask for, when qa.answer_cues finds no kind: what something
-# is (定义, 什么是, 职业), why (为什么), how (怎么, 如何). Each kind has its own weights.
-_OTHER_KINDS = (
-    ("definition", re.compile(r"定义|什么是|指什么|含义|意思|职业|身份|是什么人|是什么东西")),
-    ("reason", re.compile(r"为什么|为何|原因|why\b")),
-    ("manner", re.compile(r"怎么|怎样|如何|how\b")),
-)
-
-
-def answer_kind(question: str) -> str:
-    """What a question asks for: qa.answer_cues's kind, else definition, reason, manner
-    or other."""
-    kind = question_kind(question)
-    if kind is not None:
-        return kind
-    folded = fold(question)
-    return next((name for name, pattern in _OTHER_KINDS if pattern.search(folded)), "other")
-
-
 # The cue (part-of-speech tagging for 谁 and 哪里) is looked for only in sentences
 # whose coverage is within this much of the best: tagging costs more than the rest.
 CUE_RANGE = 0.5

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
+import re
 import sys
 import time
 from collections import Counter
@@ -34,10 +35,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sentence_failures import document_candidates, tuning_part  # noqa: E402
 
 from qa import highlight, passage_choice, sentence_choice  # noqa: E402
+from qa.answer_cues import question_kind  # noqa: E402
 from qa.config import load_config  # noqa: E402
 from qa.evaluation import sentence_holds_answer  # noqa: E402
+from qa.normalize import fold  # noqa: E402
 from qa.sentence_choice import FEATURES, ChunkCandidate, sentence_rows  # noqa: E402
 from qa.tokenizer import Tokenizer  # noqa: E402
+
+# What else a question may ask for, when qa.answer_cues finds no kind: what something
+# is (定义, 什么是, 职业), why (为什么), how (怎么, 如何). `--per-kind` fits weights for each.
+_OTHER_KINDS = (
+    ("definition", re.compile(r"定义|什么是|指什么|含义|意思|职业|身份|是什么人|是什么东西")),
+    ("reason", re.compile(r"为什么|为何|原因|why\b")),
+    ("manner", re.compile(r"怎么|怎样|如何|how\b")),
+)
+
+
+def answer_kind(question: str) -> str:
+    """What a question asks for: qa.answer_cues's kind, else definition, reason, manner
+    or other."""
+    kind = question_kind(question)
+    if kind is not None:
+        return kind
+    folded = fold(question)
+    return next((name for name, pattern in _OTHER_KINDS if pattern.search(folded)), "other")
+
 
 
 def question_table(row: dict, tokenizer: Tokenizer) -> dict:
@@ -53,7 +75,7 @@ def question_table(row: dict, tokenizer: Tokenizer) -> dict:
     labels = [sentence_holds_answer(chunks[r.chunk].text[r.span[0]:r.span[1]], answers)
               for r in rows]
     shown, (start, end) = before_choice(row["question"], row["idf"], tokenizer, found)
-    return {"question": row["question"], "kind": sentence_choice.answer_kind(row["question"]),
+    return {"question": row["question"], "kind": answer_kind(row["question"]),
             "sentences": [chunks[r.chunk].text[r.span[0]:r.span[1]] for r in rows],
             "answer": answers[0],
             "chunks": np.array([r.chunk for r in rows]),
