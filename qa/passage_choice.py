@@ -10,6 +10,7 @@ ranking of documents does not change, and no text is shown twice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ from qa.sentence_choice import (
 # At most this many of a document's candidate chunks (the best ranked) are looked at:
 # each costs a highlight.
 POOL_LIMIT = 6
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def stand_ins(
@@ -47,8 +49,12 @@ def stand_ins(
         positions.setdefault(chunk.doc_id, []).append(position)
     order = list(range(len(found)))
     scored: dict[int, tuple[Span, float]] = {}
+    # The weights were fitted on Chinese questions; for one in another language (matched
+    # through the English bridge's terms) the best-ranked chunk stays, and only its
+    # sentence is chosen.
+    limit = POOL_LIMIT if _CJK.search(question) else 1
     for doc in dict.fromkeys(documents):
-        pool = positions.get(doc, [])[:POOL_LIMIT]
+        pool = positions.get(doc, [])[:limit]
         if not pool:
             continue
         rows = sentence_rows(question, idf, tokenizer, [

@@ -24,7 +24,10 @@ answering sentence; its chunk is the passage shown for the document. The feature
 - distinctive characters: the same over the question's Chinese characters, each
   weighing the share of the document's sentences without it (食物 -> 猎食);
 - lead: it opens the document (its first chunk's first sentence), where an
-  article says what its subject is (X是指……).
+  article says what its subject is (X是指……);
+- chunk score: its chunk's retrieval score over the document's best;
+- opening chunk: its chunk is the document's first, where an article (or a news
+  report's lead) puts the main facts.
 
 The weights are a conditional logistic regression (softmax over a question's
 sentences) fitted by scripts/fit_sentence_choice.py on the tuning part of the
@@ -45,10 +48,10 @@ from qa.normalize import fold
 
 FEATURES = ("coverage", "own", "cue", "bigrams", "best chunk", "chunk cosine",
             "chunk keyword", "first", "neighbour", "length", "distinctive",
-            "distinctive characters", "lead")
+            "distinctive characters", "lead", "chunk score", "opening chunk")
 # Fitted by scripts/fit_sentence_choice.py (see the module docstring).
-WEIGHTS = (12.8, -11.379, 2.022, 2.694, 0.792, 19.557, -0.65, 0.117, 0.861, -0.33, 5.771,
-           6.105, 0.789)
+WEIGHTS = (14.917, -11.325, 2.027, 2.634, 0.629, 7.867, -0.318, 0.518, 0.93, -0.381, 5.2,
+           6.049, 0.119, -0.679, 1.385)
 # The cue (part-of-speech tagging for 谁 and 哪里) is looked for only in sentences
 # whose coverage is within this much of the best: tagging costs more than the rest.
 CUE_RANGE = 0.5
@@ -127,6 +130,11 @@ def sentence_rows(
         features.append(share)
     for (_, _, features), lead in zip(pending, leads, strict=True):
         features.append(lead)
+    best_score = max(c.score for c in chunks)
+    for index, _, features in pending:
+        chunk = chunks[rows[index].chunk]
+        features.append(chunk.score / best_score if best_score > 0 else 0.0)
+        features.append(1.0 if chunk.ordinal == 0 else 0.0)
     if asked.kind is not None and pending:
         top = max(features[0] for _, _, features in pending)
         for _, folded_sentence, features in pending:

@@ -27,6 +27,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -194,6 +195,35 @@ def read_tables(dumps: list[Path], tokenizer: Tokenizer
     return parts, counts
 
 
+def time_choices(dumps: list[Path], tokenizer: Tokenizer, count: int) -> dict:
+    """Median milliseconds to choose the passage and sentence of a rank-1 document, the
+    choice before and the fitted one, interleaved on the first `count` questions."""
+    rows = [json.loads(line) for path in dumps
+            for line in path.read_text(encoding="utf-8").splitlines()][:count]
+    before, after = [], []
+    for row in rows:
+        found = document_candidates(row)[: passage_choice.POOL_LIMIT]
+        top_doc = row["ranked"][0][0]
+        scores = [SimpleNamespace(score=s.score, vector=v, keyword=k) for (_, s), (v, k) in zip(
+            found, [c for (doc, _, _), c in zip(row["ranked"], row["components"], strict=True)
+                    if doc == top_doc], strict=False)]
+        found = [(c, s) for (c, _), s in zip(found, scores, strict=True)]
+        tokenizer._cached_tokens.cache_clear()
+        tokenizer._cached_tags.cache_clear()
+        started = time.perf_counter()
+        before_choice(row["question"], row["idf"], tokenizer, found)
+        before.append((time.perf_counter() - started) * 1000)
+        tokenizer._cached_tokens.cache_clear()
+        tokenizer._cached_tags.cache_clear()
+        started = time.perf_counter()
+        passage_choice.stand_ins(row["question"], row["idf"], tokenizer, found, [top_doc])
+        after.append((time.perf_counter() - started) * 1000)
+    return {"questions": len(rows), "before_ms_p50": float(np.median(before)),
+            "after_ms_p50": float(np.median(after)),
+            "before_ms_p95": float(np.percentile(before, 95)),
+            "after_ms_p95": float(np.percentile(after, 95))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dumps", nargs="+", type=Path)
@@ -210,8 +240,16 @@ def main() -> None:
                         help="leave this feature out (fit without it)")
     parser.add_argument("--tables", type=Path, help="pickle of the feature tables: read "
                         "if it exists, else written (delete it after changing features)")
+    parser.add_argument("--time", type=int, default=0, metavar="N",
+                        help="only time the choice before and the fitted one on N questions")
     args = parser.parse_args()
     tokenizer = Tokenizer(list(load_config(args.config).keywords.user_words))
+    if args.time:
+        timing = time_choices(args.dumps, tokenizer, args.time)
+        print(json.dumps(timing))
+        if args.json:
+            args.json.write_text(json.dumps(timing, indent=1))
+        return
     if args.tables and args.tables.exists():
         parts, counts = pickle.loads(args.tables.read_bytes())
     else:

@@ -78,6 +78,8 @@ def test_every_sentence_of_every_chunk_gets_every_feature(tokenizer):
     later = dict(zip(FEATURES, rows[2].features, strict=True))
     assert later["chunk cosine"] == pytest.approx(-0.1) and later["chunk keyword"] == 0.5
     assert later["lead"] == 0.0 and later["coverage"] > 0  # 甲乙 carried from chunk 0
+    assert later["opening chunk"] == 0.0 and later["chunk score"] == 0.5
+    assert first["opening chunk"] == 1.0 and first["chunk score"] == 1.0
 
 
 def test_a_word_every_sentence_names_counts_for_nothing_in_distinctive():
