@@ -27,7 +27,9 @@ answering sentence; its chunk is the passage shown for the document. The feature
   article says what its subject is (X是指……);
 - chunk score: its chunk's retrieval score over the document's best;
 - opening chunk: its chunk is the document's first, where an article (or a news
-  report's lead) puts the main facts.
+  report's lead) puts the main facts;
+- cue near: for a question asking when or how many, the sentence has a new time or
+  number within CUE_DISTANCE characters of a question word it names.
 
 The weights are a conditional logistic regression (softmax over a question's
 sentences) fitted by scripts/fit_sentence_choice.py on the tuning part of the
@@ -38,20 +40,33 @@ file); the rest is held out.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qa import highlight
-from qa.answer_cues import PLACE, WHO, question_kind, sentence_has_cue
+from qa.answer_cues import (
+    NUMBER,
+    PLACE,
+    TIME,
+    WHO,
+    mention_spans,
+    question_kind,
+    sentence_has_cue,
+)
 from qa.highlight import Span, WordSource
 from qa.normalize import fold
 
 FEATURES = ("coverage", "own", "cue", "bigrams", "best chunk", "chunk cosine",
             "chunk keyword", "first", "neighbour", "length", "distinctive",
-            "distinctive characters", "lead", "chunk score", "opening chunk")
+            "distinctive characters", "lead", "chunk score", "opening chunk",
+            "cue near")
 # Fitted by scripts/fit_sentence_choice.py (see the module docstring).
-WEIGHTS = (14.917, -11.325, 2.027, 2.634, 0.629, 7.867, -0.318, 0.518, 0.93, -0.381, 5.2,
-           6.049, 0.119, -0.679, 1.385)
+WEIGHTS = (14.699, -11.325, 1.619, 2.614, 0.634, 8.641, -0.285, 0.528, 0.931, -0.348, 5.214,
+           5.98, 0.126, -0.789, 1.373, 1.437)
+# "cue near": a time or number the question asks for within this many characters of a
+# question word the sentence names (全长364.6公里, not a length elsewhere in it).
+CUE_DISTANCE = 12
 # The cue (part-of-speech tagging for 谁 and 哪里) is looked for only in sentences
 # whose coverage is within this much of the best: tagging costs more than the rest.
 CUE_RANGE = 0.5
@@ -135,6 +150,8 @@ def sentence_rows(
         chunk = chunks[rows[index].chunk]
         features.append(chunk.score / best_score if best_score > 0 else 0.0)
         features.append(1.0 if chunk.ordinal == 0 else 0.0)
+    for (_, folded_sentence, features), found in zip(pending, named, strict=True):
+        features.append(_cue_near(asked, folded_sentence, found))
     if asked.kind is not None and pending:
         top = max(features[0] for _, _, features in pending)
         for _, folded_sentence, features in pending:
@@ -145,6 +162,19 @@ def sentence_rows(
                     features[2] = 1.0
     return [SentenceRow(row.chunk, row.span, tuple(features))
             for row, (_, _, features) in zip(rows, pending, strict=True)]
+
+
+def _cue_near(asked: highlight._Question, sentence: str, found: dict[str, float]) -> float:
+    """1 when a time or number the question asks for sits near a question word the
+    (folded) sentence names, else 0."""
+    if asked.kind not in (TIME, NUMBER) or not found:
+        return 0.0
+    cues = mention_spans(asked.kind, sentence, asked.folded)
+    if not cues:
+        return 0.0
+    places = [m.start() for term in found for m in re.finditer(re.escape(term), sentence)]
+    return 1.0 if any(abs(start - p) <= CUE_DISTANCE or abs(end - p) <= CUE_DISTANCE
+                      for start, end in cues for p in places) else 0.0
 
 
 def earlier_text(ordinals: Sequence[int], texts: Sequence[str], ordinal: int) -> str:

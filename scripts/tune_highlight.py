@@ -10,7 +10,7 @@ the current qa.highlight, and prints sentence@1 on the tuning half and the held-
 half of each file:
 articles at even positions of the file's `data` tune, odd ones are held out.
 `--set NAME=VALUE` overrides a qa.highlight or qa.passage_choice constant (e.g.
-CUE_WEIGHT=0.2, MARGIN=0);
+CUE_WEIGHT=0.2, POOL_LIMIT=1);
 `--before` marks sentences the way the product did before issue 9 (most idf
 weight of the question's tokens, then most character bigrams, NFKC only), for
 the before/after table. Neither scorer here calls the model: where a passage
