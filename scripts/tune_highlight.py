@@ -121,9 +121,14 @@ def _chosen(row: dict, tokenizer: Tokenizer) -> tuple[str, tuple[int, int]]:
     """The passage qa.passage_choice lets stand for the rank-1 document (among its
     candidate chunks, as the product chooses it), and its answering sentence."""
     top_doc = row["ranked"][0][0]
-    ranks = [(o, s) for doc, o, s in row["ranked"] if doc == top_doc]
-    found = [(SimpleNamespace(doc_id=top_doc, ordinal=o, text=text), SimpleNamespace(score=s))
-             for (o, s), text in zip(ranks, row["top_doc"], strict=True)]
+    # Cosine and keyword scores of the candidates (dumps before issue 9's third step
+    # lack them: 0).
+    components = row.get("components") or [[0.0, 0.0]] * len(row["ranked"])
+    ranks = [(o, s, v, k) for (doc, o, s), (v, k) in zip(row["ranked"], components, strict=True)
+             if doc == top_doc]
+    found = [(SimpleNamespace(doc_id=top_doc, ordinal=o, text=text),
+              SimpleNamespace(score=s, vector=v, keyword=k))
+             for (o, s, v, k), text in zip(ranks, row["top_doc"], strict=True)]
     order, scored = passage_choice.stand_ins(row["question"], row["idf"], tokenizer, found,
                                              [top_doc])
     return found[order[0]][0].text, scored[order[0]][0]
