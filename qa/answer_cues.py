@@ -88,5 +88,15 @@ def sentence_has_cue(
     return kind == WHO and _new_mention(_ORGANISATION, sentence, question)
 
 
+def mention_spans(kind: str, sentence: str, question: str) -> list[tuple[int, int]]:
+    """Where a folded sentence mentions a time (kind TIME) or a number (NUMBER) that the
+    folded question does not; [] for the other kinds."""
+    pattern = {TIME: _TIME_MENTION, NUMBER: _NUMBER_MENTION}.get(kind)
+    if pattern is None:
+        return []
+    return [match.span() for match in pattern.finditer(sentence)
+            if match.group().strip() not in question]
+
+
 def _new_mention(pattern: re.Pattern[str], sentence: str, question: str) -> bool:
     return any(match.group().strip() not in question for match in pattern.finditer(sentence))

@@ -10,7 +10,7 @@ the current qa.highlight, and prints sentence@1 on the tuning half and the held-
 half of each file:
 articles at even positions of the file's `data` tune, odd ones are held out.
 `--set NAME=VALUE` overrides a qa.highlight or qa.passage_choice constant (e.g.
-CUE_WEIGHT=0.2, MARGIN=0);
+CUE_WEIGHT=0.2, POOL_LIMIT=1);
 `--before` marks sentences the way the product did before issue 9 (most idf
 weight of the question's tokens, then most character bigrams, NFKC only), for
 the before/after table. Neither scorer here calls the model: where a passage
@@ -70,6 +70,8 @@ def dump(path: Path, config_path: str, out: Path) -> None:
                 # Every candidate: its document, its place in it, its fused score.
                 "ranked": [[chunks[c.chunk_id].doc_id, chunks[c.chunk_id].ordinal,
                             round(c.score, 4)] for c in ranked],
+                # Their cosine and BM25 scores, in the same order.
+                "components": [[round(c.vector, 4), round(c.keyword, 4)] for c in ranked],
                 # The texts of the candidates from the rank-1 document, in rank order.
                 "top_doc": [chunks[c.chunk_id].text for c in ranked
                             if chunks[c.chunk_id].doc_id == top.doc_id],
@@ -119,9 +121,14 @@ def _chosen(row: dict, tokenizer: Tokenizer) -> tuple[str, tuple[int, int]]:
     """The passage qa.passage_choice lets stand for the rank-1 document (among its
     candidate chunks, as the product chooses it), and its answering sentence."""
     top_doc = row["ranked"][0][0]
-    ranks = [(o, s) for doc, o, s in row["ranked"] if doc == top_doc]
-    found = [(SimpleNamespace(doc_id=top_doc, ordinal=o, text=text), SimpleNamespace(score=s))
-             for (o, s), text in zip(ranks, row["top_doc"], strict=True)]
+    # Cosine and keyword scores of the candidates (dumps before issue 9's third step
+    # lack them: 0).
+    components = row.get("components") or [[0.0, 0.0]] * len(row["ranked"])
+    ranks = [(o, s, v, k) for (doc, o, s), (v, k) in zip(row["ranked"], components, strict=True)
+             if doc == top_doc]
+    found = [(SimpleNamespace(doc_id=top_doc, ordinal=o, text=text),
+              SimpleNamespace(score=s, vector=v, keyword=k))
+             for (o, s, v, k), text in zip(ranks, row["top_doc"], strict=True)]
     order, scored = passage_choice.stand_ins(row["question"], row["idf"], tokenizer, found,
                                              [top_doc])
     return found[order[0]][0].text, scored[order[0]][0]
