@@ -24,6 +24,7 @@ from tests.test_store import make_document, put
 MILVUS_URI = os.environ.get("MILVUS_URI", "")
 KINDS = [
     "local",
+    "local-tantivy",
     "milvus-lite",
     pytest.param("milvus-server", marks=pytest.mark.skipif(
         not MILVUS_URI, reason="MILVUS_URI is not set: tests against a Milvus server skipped")),
@@ -33,6 +34,8 @@ KINDS = [
 def engine_config(make_config, kind: str, **settings):
     if kind == "local":
         return make_config(**settings)
+    if kind == "local-tantivy":
+        return make_config(index={"keyword_backend": "tantivy"}, **settings)
     milvus = {"collection": f"test_{secrets.token_hex(4)}"}
     if kind == "milvus-server":
         milvus["uri"] = MILVUS_URI
@@ -313,9 +316,11 @@ def retrievers(tmp_path_factory):
     for name, text in ARTICLES.items():
         (corpus / name).write_text(text, encoding="utf-8")
     embedder = FakeEmbedder()
-    for kind in ("local", "milvus"):
+    for kind in ("local", "milvus", "local-tantivy"):
+        engine, _, backend = kind.partition("-")
         config = resolve_paths(config_from_mapping({
-            "engine": kind, "model": {"name": "fake-embedder"},
+            "engine": engine, "model": {"name": "fake-embedder"},
+            "index": {"keyword_backend": backend or "fts5"},
             "chunking": {"max_chars": 60, "min_chars": 10}}), base / kind)
         build_index(config, embedder, corpus, config.index_dir)
         made[kind] = Retriever(config, open_index(config), embedder)
@@ -334,6 +339,15 @@ def test_both_engines_give_the_same_top_passage(retrievers, question, mode):
     assert milvus.passages[0].vector_score == pytest.approx(local.passages[0].vector_score,
                                                             abs=1e-5)
     assert milvus.confident == local.confident
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword"])
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_both_keyword_backends_give_the_same_top_passages(retrievers, question, mode):
+    fts5 = retrievers["local"].ask(question, top_k=3, mode=mode)
+    tantivy = retrievers["local-tantivy"].ask(question, top_k=3, mode=mode)
+    assert [p.citation for p in tantivy.passages] == [p.citation for p in fts5.passages]
+    assert tantivy.confident == fts5.confident
 
 
 @pytest.mark.integration
