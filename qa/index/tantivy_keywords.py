@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import tantivy
@@ -46,6 +47,17 @@ def _schema() -> tantivy.Schema:
     builder.add_unsigned_field("chunk_id", indexed=True, fast=True)
     builder.add_unsigned_field("generation", stored=True)
     return builder.build()
+
+
+def _document(chunk_id: int, terms: str | None = None,
+              generation: int | None = None) -> tantivy.Document:
+    document = tantivy.Document()
+    document.add_unsigned("chunk_id", chunk_id)
+    if terms is not None:
+        document.add_text("terms", terms)
+    if generation is not None:
+        document.add_unsigned("generation", generation)
+    return document
 
 
 def _analyzer() -> tantivy.TextAnalyzer:
@@ -131,13 +143,14 @@ class TantivyKeywords:
         index = tantivy.Index(self._schema, path=str(self.path))
         index.register_tokenizer(ANALYZER, _analyzer())
         writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
-        written = 0
+        written, started = 0, time.perf_counter()
         for ids, terms in reader.keyword_terms_since(0):
             for chunk_id, text in zip(ids, terms, strict=True):
-                writer.add_document(tantivy.Document(chunk_id=chunk_id, terms=text))
+                writer.add_document(_document(chunk_id, text))
             written += len(ids)
         self._commit(writer, target)
-        logger.info("built the keyword index %s: %d chunks", self.path.name, written)
+        logger.info("built the keyword index %s: %d chunks in %.1f s", self.path, written,
+                    time.perf_counter() - started)
         return written
 
     def _apply(self, reader: StoreReader, held: int, target: int) -> int:
@@ -152,14 +165,14 @@ class TantivyKeywords:
             for chunk_id, text in zip(ids, terms, strict=True):
                 # Idempotent: a repeated catch-up must not index a chunk twice.
                 writer.delete_documents_by_term("chunk_id", chunk_id)
-                writer.add_document(tantivy.Document(chunk_id=chunk_id, terms=text))
+                writer.add_document(_document(chunk_id, text))
             changed += len(ids)
         self._commit(writer, target)
         return changed
 
     def _commit(self, writer: tantivy.IndexWriter, target: int) -> None:
         writer.delete_documents_by_term("chunk_id", MARKER_ID)
-        writer.add_document(tantivy.Document(chunk_id=MARKER_ID, generation=target))
+        writer.add_document(_document(MARKER_ID, generation=target))
         writer.commit()
         # Finishes merges and releases tantivy's own writer lock.
         writer.wait_merging_threads()
