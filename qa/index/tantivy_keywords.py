@@ -22,6 +22,8 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import tantivy
@@ -63,6 +65,21 @@ def _document(chunk_id: int, terms: str | None = None,
 def _analyzer() -> tantivy.TextAnalyzer:
     # The tokens are already folded (lower case, simplified): split on spaces only.
     return tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
+
+
+@contextmanager
+def _writing(index: tantivy.Index, heap: int) -> Iterator[tantivy.IndexWriter]:
+    """A writer for the block; dropped at the end (which releases tantivy's own lock),
+    its uncommitted changes discarded if the block fails."""
+    writer = index.writer(heap_size=heap, num_threads=1)
+    try:
+        yield writer
+    except BaseException:
+        writer.rollback()
+        raise
+    finally:
+        # Finishes merges and drops the writer.
+        writer.wait_merging_threads()
 
 
 class TantivyKeywords:
@@ -142,13 +159,13 @@ class TantivyKeywords:
         self.path.mkdir(parents=True)
         index = tantivy.Index(self._schema, path=str(self.path))
         index.register_tokenizer(ANALYZER, _analyzer())
-        writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
         written, started = 0, time.perf_counter()
-        for ids, terms in reader.keyword_terms_since(0):
-            for chunk_id, text in zip(ids, terms, strict=True):
-                writer.add_document(_document(chunk_id, text))
-            written += len(ids)
-        self._commit(writer, target)
+        with _writing(index, WRITER_HEAP) as writer:
+            for ids, terms in reader.keyword_terms_since(0):
+                for chunk_id, text in zip(ids, terms, strict=True):
+                    writer.add_document(_document(chunk_id, text))
+                written += len(ids)
+            self._commit(writer, target)
         logger.info("built the keyword index %s: %d chunks in %.1f s", self.path, written,
                     time.perf_counter() - started)
         return written
@@ -156,26 +173,30 @@ class TantivyKeywords:
     def _apply(self, reader: StoreReader, held: int, target: int) -> int:
         index = self._opened()
         assert index is not None
-        writer = index.writer(heap_size=WRITER_HEAP // 4, num_threads=1)
-        removed = reader.removed_since(held)
-        for chunk_id in removed:
-            writer.delete_documents_by_term("chunk_id", chunk_id)
-        changed = len(removed)
-        for ids, terms in reader.keyword_terms_since(held):
-            for chunk_id, text in zip(ids, terms, strict=True):
+        with _writing(index, WRITER_HEAP // 4) as writer:
+            removed = reader.removed_since(held)
+            self._delete(writer, removed)
+            changed = len(removed)
+            for ids, terms in reader.keyword_terms_since(held):
                 # Idempotent: a repeated catch-up must not index a chunk twice.
-                writer.delete_documents_by_term("chunk_id", chunk_id)
-                writer.add_document(_document(chunk_id, text))
-            changed += len(ids)
-        self._commit(writer, target)
+                self._delete(writer, ids)
+                for chunk_id, text in zip(ids, terms, strict=True):
+                    writer.add_document(_document(chunk_id, text))
+                changed += len(ids)
+            self._commit(writer, target)
         return changed
 
+    def _delete(self, writer: tantivy.IndexWriter, chunk_ids: list[int]) -> None:
+        # By query: the schema turns the ids into u64 terms (delete_documents_by_term
+        # would make i64 ones, which match nothing).
+        for start in range(0, len(chunk_ids), BATCH):
+            writer.delete_documents_by_query(tantivy.Query.term_set_query(
+                self._schema, "chunk_id", chunk_ids[start:start + BATCH]))
+
     def _commit(self, writer: tantivy.IndexWriter, target: int) -> None:
-        writer.delete_documents_by_term("chunk_id", MARKER_ID)
+        self._delete(writer, [MARKER_ID])
         writer.add_document(_document(MARKER_ID, generation=target))
         writer.commit()
-        # Finishes merges and releases tantivy's own writer lock.
-        writer.wait_merging_threads()
 
     # -- reading -------------------------------------------------------------------
 
