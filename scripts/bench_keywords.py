@@ -85,7 +85,8 @@ def main() -> int:
     with transaction(db, immediate=False):
         _, build_ms = timed(tantivy.catch_up, reader)
         documents, chunks = reader.counts()
-        allowed = set(reader.chunk_ids_matching(Filters(sources=(args.source,))))
+        filters = Filters(sources=(args.source,))
+        allowed = set(reader.chunk_ids_matching(filters))
     times: dict[str, list[float]] = {name: [] for name in (
         "fts5", "fts5_no_common", "tantivy", "fts5_idf", "tantivy_idf",
         "fts5_filtered", "tantivy_filtered")}
@@ -107,7 +108,7 @@ def main() -> int:
                 "tantivy": (tantivy.search, (tokens, K), {}),
                 "fts5_filtered": (keywords.search_keywords, (db, tokens, K),
                                   {"allowed": allowed}),
-                "tantivy_filtered": (tantivy.search, (tokens, K), {"allowed": allowed}),
+                "tantivy_filtered": (tantivy.search, (tokens, K), {"filters": filters}),
             }
             order = list(runs)
             random.Random(number).shuffle(order)

@@ -84,6 +84,11 @@ def test_filters_and_among_restrict_the_ranking(engine):
     assert sorted(found(engine, "宜宾白酒")) == sorted(ids["a"] + ids["b"])
     assert found(engine, "宜宾白酒", filters=Filters(sources=("乙报",))) == ids["b"]
     assert found(engine, "宜宾白酒", filters=Filters(sources=("丙报",))) == []
+    # A range given backwards keeps nothing (as in the store's SQL).
+    assert found(engine, "宜宾白酒", filters=Filters(date_from="2025-01-01",
+                                                 date_to="2020-01-01")) == []
+    assert sorted(found(engine, "宜宾白酒", filters=Filters(date_from="2022-05-19"))) == sorted(
+        ids["a"] + ids["b"])
     assert found(engine, "宜宾白酒", among=ids["a"] + ids["c"]) == ids["a"]
     assert found(engine, "宜宾白酒", among=[]) == []
 

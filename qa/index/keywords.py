@@ -28,12 +28,15 @@ class Fts5Keywords:
 
     may_lag = False
     """Inside the store's own transaction: it always holds exactly the snapshot's chunks."""
+    takes_filters = False
+    """Filters come as the set of chunk ids they keep (`allowed`)."""
 
     def __init__(self, db: sqlite3.Connection):
         self.db = db
 
     def search(self, tokens: list[str], k: int, among: list[int] | None = None,
-               allowed: set[int] | None = None) -> list[tuple[int, float]]:
+               allowed: set[int] | None = None,
+               filters: object = None) -> list[tuple[int, float]]:
         return search_keywords(self.db, tokens, k, among, allowed)
 
     def document_frequencies(self, tokens: list[str]) -> dict[str, int]:
