@@ -33,7 +33,7 @@ KINDS = [
 
 def engine_config(make_config, kind: str, **settings):
     if kind == "local":
-        return make_config(**settings)
+        return make_config(index={"keyword_backend": "fts5"}, **settings)
     if kind == "local-tantivy":
         return make_config(index={"keyword_backend": "tantivy"}, **settings)
     milvus = {"collection": f"test_{secrets.token_hex(4)}"}
