@@ -60,6 +60,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def agreement(reference: list[int], other: list[int]) -> tuple[bool, float]:
+    if not reference:
+        # Nothing matched (a filtered search often finds nothing): agreed if neither did.
+        return not other, float(not other)
     same_top = bool(reference) and bool(other) and reference[0] == other[0]
     top = set(reference[:10])
     return same_top, len(top & set(other[:10])) / max(1, len(top))
