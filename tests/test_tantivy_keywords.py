@@ -11,7 +11,7 @@ import pytest
 from qa.filters import Filters
 from qa.index import tantivy_keywords
 from qa.index.engine import PutDocument, RemoveDocument
-from qa.index.layout import IndexFolder
+from qa.index.layout import IndexFolder, hold_lock
 from qa.index.local_engine import LocalEngine, create_index
 from qa.index.tantivy_keywords import TantivyKeywords
 from qa.ingest.chunker import chunk_document
@@ -157,3 +157,23 @@ def test_fts5_and_tantivy_rank_alike_on_the_same_tokens(make_config, config, eng
             assert set(found(engine, question)) == set(found(fts5, question)), question
     finally:
         fts5.close()
+
+
+def test_a_refresh_that_found_the_index_busy_catches_up_later(config, engine, monkeypatch):
+    engine.commit([put("a", "景德镇陶瓷。")])
+    other = LocalEngine(config)
+    try:
+        # Another writer commits to the store but dies before its tantivy commit ...
+        monkeypatch.setattr(TantivyKeywords, "_commit", lambda *args: (_ for _ in ()).throw(
+            OSError("killed before the tantivy commit")))
+        ids = other.commit([put("b", "宜宾白酒产业。")]).chunk_ids["b"]
+        monkeypatch.undo()
+        # ... and while someone holds the keyword index's lock, a refresh cannot repair it.
+        with hold_lock(engine.store_dir / tantivy_keywords.LOCK_FILE, "test"):
+            engine.refresh()
+            assert found(engine, "宜宾白酒") == []
+        # The store has not moved since, yet the next refresh catches the index up.
+        engine.refresh()
+        assert found(engine, "宜宾白酒") == ids
+    finally:
+        other.close()

@@ -286,10 +286,13 @@ class LocalEngine:
             reader = StoreReader(db)
             with transaction(db, immediate=False):
                 generation = _checked(reader.generation)
+                keyword_index = state.keyword_index
+                if keyword_index is not None and keyword_index.held != generation:
+                    # Also when the store has not moved since: a catch-up another writer
+                    # was still making at the last refresh is seen now.
+                    _keep_keywords_up(keyword_index, reader, wait_seconds=0)
                 if generation == state.generation:
                     return False
-                if state.keyword_index is not None:
-                    _keep_keywords_up(state.keyword_index, reader, wait_seconds=0)
                 removed = reader.removed_since(state.generation)
                 added = list(reader.vectors_since(state.generation))
             with state.lock.write():

@@ -142,6 +142,8 @@ class TantivyKeywords:
         self._lock_path = store_dir / LOCK_FILE
         self._schema = _schema()
         self._index: tantivy.Index | None = None
+        # The generation the searches see (as of the last reload or catch-up).
+        self.held: int | None = None
         self._open_lock = threading.Lock()
 
     # -- opening and catching up ---------------------------------------------------
@@ -183,6 +185,7 @@ class TantivyKeywords:
         index = self._opened()
         if index is not None:
             index.reload()
+        self.held = self.generation()
 
     def catch_up(self, reader: StoreReader, wait_seconds: float = 30.0) -> int:
         """Bring the index to the generation of `reader`'s snapshot (call inside its read
