@@ -145,9 +145,9 @@ class IndexConfig:
     # From this many chunks on, the local engine searches vectors approximately (IVF over
     # 8-bit quantised vectors, rescored exactly from the store); below it, exactly.
     ann_min_chunks: int = 200_000
-    # The keyword index: "tantivy" (derived from the store, beside it; top-k without
-    # scoring every match) or "fts5" (the store's own table).
-    keyword_backend: str = "tantivy"
+    # The keyword index: "fts5" (the store's own table) or "tantivy" (derived from the
+    # store, beside it; top-k without scoring every match: for large archives).
+    keyword_backend: str = "fts5"
 
 
 @dataclass(frozen=True)
