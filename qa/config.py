@@ -52,6 +52,7 @@ class KeywordsConfig:
 
 MODES = ("hybrid", "vector", "keyword")
 BACKENDS = ("torch", "onnx")
+KEYWORD_BACKENDS = ("fts5", "tantivy")
 PRECISIONS = ("int8", "fp32")
 
 
@@ -144,6 +145,9 @@ class IndexConfig:
     # From this many chunks on, the local engine searches vectors approximately (IVF over
     # 8-bit quantised vectors, rescored exactly from the store); below it, exactly.
     ann_min_chunks: int = 200_000
+    # The keyword index: "fts5" (the store's own table) or "tantivy" (derived from the
+    # store, beside it; top-k without scoring every match: for large archives).
+    keyword_backend: str = "fts5"
 
 
 @dataclass(frozen=True)
@@ -311,6 +315,9 @@ def _check_ranges(instance: Any, where: str) -> None:
     if isinstance(instance, ChunkingConfig):
         if instance.min_chars < 0 or instance.min_chars > instance.max_chars:
             raise ConfigError(f"{where}: min_chars must be between 0 and max_chars")
+    if isinstance(instance, IndexConfig) and instance.keyword_backend not in KEYWORD_BACKENDS:
+        raise ConfigError(f"{where}: keyword_backend must be one of "
+                          f"{', '.join(KEYWORD_BACKENDS)}")
     if isinstance(instance, ServerConfig) and instance.rate_limit_per_minute < 0:
         raise ConfigError(f"{where}: rate_limit_per_minute must be 0 (off) or more")
     if isinstance(instance, RetrievalConfig):

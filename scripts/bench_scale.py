@@ -3,6 +3,7 @@
     .venv/bin/python scripts/bench_scale.py --sizes 10000 50000 [--questions 300] [--json out.json]
     .venv/bin/python scripts/bench_scale.py --sizes 1000000 --archive DIR --build-only
     .venv/bin/python scripts/bench_scale.py --sizes 1000000 --archive DIR [--as-is]
+        [--keyword-backend fts5|tantivy] [--real-model]
 
 Builds synthetic archives of about N chunks from CMRC 2018 and DRCD paragraphs (each
 paragraph reused under new ids until N chunks are reached) through the real indexer,
@@ -14,7 +15,10 @@ same questions filtered to one of 100 sources (about 1% of the documents). Print
 table and RSS; the vector recall of ANN is not measured here (random vectors would make
 any ANN look bad: scripts/bench_ann.py measures it on real e5 vectors). Past the config's
 `index.ann_min_chunks` the archive is searched through the approximate index, so its
-times are the ANN's. With `--archive` the archives are kept and reused; a build stopped
+times are the ANN's. `--keyword-backend` overrides the config's `index.keyword_backend`
+(the first open of an archive with tantivy builds its index: `open_s`); `--real-model`
+embeds each question with the configured model, so `ask` is the whole question.
+With `--archive` the archives are kept and reused; a build stopped
 midway resumes (each batch is committed), and `--as-is` asks one as far as it got.
 """
 
@@ -38,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.config import load_config  # noqa: E402
+from qa.embedder import create_embedder  # noqa: E402
 from qa.evaluation import read_squad  # noqa: E402
 from qa.filters import Filters  # noqa: E402
 from qa.index.indexer import Indexer  # noqa: E402
@@ -114,7 +119,9 @@ def build(config, size: int, grow: bool = True) -> dict[str, float]:
     if folder.current_store() is None:
         with folder.writer_lock():
             create_index(config, config.index_dir, DIMENSION)
-    engine = LocalEngine(config)
+    started = time.perf_counter()
+    engine = LocalEngine(config)  # builds a missing keyword index (tantivy) from the store
+    first_open_s = time.perf_counter() - started
     indexer = Indexer(config, engine, lambda: embedder)
     # Build time adds up over interrupted and resumed runs: kept beside the archive after
     # every batch of documents.
@@ -143,16 +150,45 @@ def build(config, size: int, grow: bool = True) -> dict[str, float]:
     store = folder.require_store()
     disk = sum(p.stat().st_size for p in store.iterdir()) / 1e6
     row = {"chunks": status["chunks"], "documents": status["documents"],
-           "disk_mb": round(disk, 1), "vector_index": vector_index}
+           "disk_mb": round(disk, 1), "vector_index": vector_index,
+           "first_open_s": round(first_open_s, 1)}
     if not grew and not log.exists():  # asked as it was; its build time is not known
         return row | {"build_s": None, "chunks_per_s": None}
     return row | {"build_s": round(total, 1), "chunks_per_s": round(status["chunks"] / total, 1)}
 
 
-def ask(config, questions: list[str], filters=None) -> dict[str, float]:
+class TimedEmbedder:
+    """Times the question's embedding (the real model's, or random vectors)."""
+
+    def __init__(self, embedder):
+        self.embedder, self.name = embedder, embedder.name
+        self.dimension = getattr(embedder, "dimension", DIMENSION)
+        self.times: list[float] = []
+
+    def embed_queries(self, texts):
+        started = time.perf_counter()
+        try:
+            return self.embedder.embed_queries(texts)
+        finally:
+            self.times.append((time.perf_counter() - started) * 1000)
+
+    def embed_passages(self, texts, progress=None):
+        return self.embedder.embed_passages(texts)
+
+
+def keyword_index_mb(store: Path) -> float:
+    """Disk size of a keyword index kept beside the store (tantivy), 0 if none."""
+    folder = store / "keywords.tantivy"
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def ask(config, questions: list[str], filters=None, embedder=None) -> dict[str, float]:
+    started = time.perf_counter()
     engine = LocalEngine(config)
+    open_s = time.perf_counter() - started
     opened_rss = rss_mb()
-    retriever = Retriever(config, engine, RandomVectors(config.model.name))
+    embedder = TimedEmbedder(embedder or RandomVectors(config.model.name))
+    retriever = Retriever(config, engine, embedder)
     timer = TimedEngine()
     original = engine.snapshot
 
@@ -175,8 +211,10 @@ def ask(config, questions: list[str], filters=None) -> dict[str, float]:
     engine.close()
     row = {"ask_p50_ms": round(statistics.median(totals), 1),
            "ask_p95_ms": round(float(np.percentile(totals, 95)), 1),
+           "open_s": round(open_s, 1),
            "rss_open_mb": round(opened_rss), "rss_after_mb": round(rss_mb()),
            "rss_peak_mb": round(peak_rss_mb())}
+    timer.times["embed"] = embedder.times
     for stage, values in timer.times.items():
         if values:
             row[f"{stage}_p50_ms"] = round(statistics.median(values), 2)
@@ -197,6 +235,11 @@ def main() -> int:
                         help="build (or resume) the archives, ask nothing")
     parser.add_argument("--as-is", action="store_true",
                         help="ask an --archive as far as it was built (an interrupted build)")
+    parser.add_argument("--keyword-backend", choices=("fts5", "tantivy"),
+                        help="override the config's index.keyword_backend")
+    parser.add_argument("--real-model", action="store_true",
+                        help="embed the questions with the configured model (the archive's "
+                             "vectors stay random): the question's time includes embedding")
     args = parser.parse_args()
     questions = [q.question for q in read_squad(SETS).questions]
     questions = random.Random(1).sample(questions, args.questions)
@@ -205,12 +248,21 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="qa-scale-") as temporary:
             folder = (args.archive or Path(temporary)) / str(size)
             config = load_config(args.config).replace(index_dir=folder / "index")
-            row = {"target": size} | build(config, size, grow=not args.as_is)
+            if args.keyword_backend:
+                config = config.replace(index=replace(
+                    config.index, keyword_backend=args.keyword_backend))
+            embedder = create_embedder(config.model) if args.real_model else None
+            row = {"target": size, "keyword_backend": config.index.keyword_backend,
+                   "real_model": args.real_model} | build(config, size, grow=not args.as_is)
             if not args.build_only:
-                row |= ask(config, questions)
-                filtered = ask(config, questions, Filters(sources=("source-07",)))
+                row |= ask(config, questions, embedder=embedder)
+                row["keyword_index_mb"] = round(
+                    keyword_index_mb(IndexFolder(config.index_dir).require_store()), 1)
+                filtered = ask(config, questions, Filters(sources=("source-07",)), embedder)
                 row["filtered_1pct_p50_ms"] = filtered["ask_p50_ms"]
                 row["filtered_1pct_p95_ms"] = filtered["ask_p95_ms"]
+                row["filtered_keyword_p50_ms"] = filtered.get("keyword_search_p50_ms")
+                row["filtered_keyword_p95_ms"] = filtered.get("keyword_search_p95_ms")
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     columns = list(rows[0])

@@ -28,6 +28,7 @@ def test_the_shipped_config_loads_with_paths_resolved_against_its_folder():
         ("chunking:\n  max_chars: ten\n", "expected an integer"),
         ("model:\n  backend: tensorflow\n", "backend must be one of torch, onnx"),
         ("model:\n  precision: int4\n", "precision must be one of int8, fp32"),
+        ("index:\n  keyword_backend: lucene\n", "keyword_backend must be one of fts5, tantivy"),
         ("model:\n  threads: -1\n", "threads must be between 0"),
         ("model:\n  threads: two\n", "expected an integer"),
         ("model:\n  thread: 2\n", "unknown key 'thread'"),

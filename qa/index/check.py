@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 from qa.config import Config
 from qa.errors import QAError
-from qa.index import keywords
+from qa.index import keywords, tantivy_keywords
 from qa.index.layout import IndexFolder
 from qa.index.manifest import (
     MANIFEST_FILE,
@@ -183,12 +184,17 @@ def repair_index(config: Config) -> list[str]:
             db.close()
         for cache in store_dir.glob("vectors-*.faiss"):
             cache.unlink()
+        # The tantivy keyword index is derived like the vector cache: the engine opened
+        # below rebuilds it from the repaired store when the config uses it.
+        shutil.rmtree(store_dir / tantivy_keywords.FOLDER, ignore_errors=True)
         engine = LocalEngine(config, folder.path, store_dir=store_dir, locked=True)
         try:
             engine.save_vector_cache()
         finally:
             engine.close()
         done.append("rebuilt the vector cache from the store")
+        if config.index.keyword_backend == "tantivy":
+            done.append("rebuilt the keyword index (tantivy) from the store")
     return done
 
 

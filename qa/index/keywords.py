@@ -22,6 +22,27 @@ CREATE VIRTUAL TABLE IF NOT EXISTS keyword_vocabulary USING fts5vocab(keywords, 
 """
 
 
+class Fts5Keywords:
+    """The FTS5 table of one store connection behind the keyword-index interface
+    (qa.index.tantivy_keywords is the other implementation)."""
+
+    may_lag = False
+    """Inside the store's own transaction: it always holds exactly the snapshot's chunks."""
+    takes_filters = False
+    """Filters come as the set of chunk ids they keep (`allowed`)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def search(self, tokens: list[str], k: int, among: list[int] | None = None,
+               allowed: set[int] | None = None,
+               filters: object = None) -> list[tuple[int, float]]:
+        return search_keywords(self.db, tokens, k, among, allowed)
+
+    def document_frequencies(self, tokens: list[str]) -> dict[str, int]:
+        return document_frequencies(self.db, tokens)
+
+
 def _quote(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from qa.config import Config
-from qa.errors import IndexDamagedError
+from qa.errors import IndexDamagedError, IndexLockedError
 from qa.filters import Filters
 from qa.index.engine import (
     Change,
@@ -43,6 +43,7 @@ from qa.index.store import (
     create_store,
     transaction,
 )
+from qa.index.tantivy_keywords import TantivyKeywords
 from qa.index.vectors import VectorIndex
 from qa.index.verify import verify_store
 
@@ -59,8 +60,9 @@ UNSAVED_CHANGES = 2000
 class LocalSnapshot(StoreReader):
     """One consistent view: the store's read transaction and the FAISS index."""
 
-    def __init__(self, db: sqlite3.Connection, vectors: VectorIndex):
-        super().__init__(db)
+    def __init__(self, db: sqlite3.Connection, vectors: VectorIndex,
+                 keyword_index: TantivyKeywords | None = None):
+        super().__init__(db, keyword_index)
         self._faiss = vectors
 
     def vector_search(self, vector: np.ndarray, k: int,
@@ -93,10 +95,12 @@ class _State:
     """One opened store folder: its manifest, FAISS cache and reader connections."""
 
     def __init__(self, store_dir: Path, manifest: dict[str, Any], vectors: VectorIndex,
-                 generation: int):
+                 generation: int, keyword_index: TantivyKeywords | None = None):
         self.store_dir = store_dir
         self.manifest = manifest
         self.vectors = vectors
+        # None: the store's own FTS5 table.
+        self.keyword_index = keyword_index
         self.generation = generation
         self.lock = ReadWriteLock()
         self._local = threading.local()
@@ -186,6 +190,7 @@ class LocalEngine:
                     if not vectors.suits(len(vectors), self.config.index.ann_min_chunks):
                         vectors = _build_vectors(reader, dimension, self.config)
                         behind = len(vectors)
+                keyword_index = _keyword_index(self.config, store_dir, reader)
         except sqlite3.DatabaseError as exc:
             raise IndexDamagedError(f"the index store {store_dir / STORE_FILE} is unreadable "
                                     f"({exc}); run `qa check` to see what is wrong") from None
@@ -194,7 +199,7 @@ class LocalEngine:
         if vectors.dimension != dimension:
             raise IndexDamagedError(f"the vectors in {store_dir} are not {dimension}-"
                                     "dimensional; run `qa index --rebuild`")
-        state = _State(store_dir, manifest, vectors, generation)
+        state = _State(store_dir, manifest, vectors, generation, keyword_index)
         state.unsaved = behind
         return state
 
@@ -239,7 +244,7 @@ class LocalEngine:
                 db = state.connection()
             with state.lock.read():
                 db.execute("BEGIN")
-                self._local.snapshot = LocalSnapshot(db, state.vectors)
+                self._local.snapshot = LocalSnapshot(db, state.vectors, state.keyword_index)
                 try:
                     yield self._local.snapshot
                 finally:
@@ -281,6 +286,11 @@ class LocalEngine:
             reader = StoreReader(db)
             with transaction(db, immediate=False):
                 generation = _checked(reader.generation)
+                keyword_index = state.keyword_index
+                if keyword_index is not None and keyword_index.held != generation:
+                    # Also when the store has not moved since: a catch-up another writer
+                    # was still making at the last refresh is seen now.
+                    _keep_keywords_up(keyword_index, reader, wait_seconds=0)
                 if generation == state.generation:
                     return False
                 removed = reader.removed_since(state.generation)
@@ -367,6 +377,11 @@ class LocalEngine:
                     for change in changes:
                         _apply_change(writer, change, result)
                     result.generation = writer.commit_generation()
+                if self._state.keyword_index is not None:
+                    # After the store's commit: a crash in between leaves the keyword
+                    # index a generation behind, which the next open or refresh repairs.
+                    with transaction(db, immediate=False):
+                        _keep_keywords_up(self._state.keyword_index, writer)
             finally:
                 db.close()
         self.refresh()
@@ -394,6 +409,37 @@ def _apply_change(writer: StoreWriter, change: Change, result: CommitResult) -> 
             change.document, change.chunks, change.vectors, change.tokens, change.origin)
     else:
         apply_record_change(writer, change, result)
+
+
+def _keyword_index(config: Config, store_dir: Path,
+                   reader: StoreReader) -> TantivyKeywords | None:
+    """The keyword index the config chooses for a store, brought up to `reader`'s
+    generation (None: the store's FTS5 table). The one place the backend is chosen."""
+    if config.index.keyword_backend == "fts5":
+        return None
+    keyword_index = TantivyKeywords(store_dir)
+    _keep_keywords_up(keyword_index, reader)
+    if keyword_index.generation() is None:
+        # Another process is building it: answer from FTS5 meanwhile.
+        logger.warning("the keyword index %s is not ready; using FTS5", keyword_index.path)
+        return None
+    return keyword_index
+
+
+def _keep_keywords_up(keyword_index: TantivyKeywords, reader: StoreReader,
+                      wait_seconds: float = 30.0) -> None:
+    """Catch the keyword index up with the store; on failure it stays behind (searches
+    check its hits against the snapshot) and a later open, refresh or commit repairs it."""
+    try:
+        keyword_index.catch_up(reader, wait_seconds)
+    except IndexLockedError:
+        logger.info("the keyword index %s is being updated by another writer",
+                    keyword_index.path)
+    except (OSError, ValueError):
+        logger.exception("could not update the keyword index %s", keyword_index.path)
+    else:
+        return
+    keyword_index.reload()
 
 
 def _checked(read):

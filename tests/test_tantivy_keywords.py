@@ -1,0 +1,179 @@
+"""The tantivy keyword index (index.keyword_backend: tantivy): derived from the SQLite
+store, kept in step with its commits, repaired after a crash between the two commits,
+rebuilt when missing or damaged, and ranking like FTS5 on the same tokens."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from qa.filters import Filters
+from qa.index import tantivy_keywords
+from qa.index.engine import PutDocument, RemoveDocument
+from qa.index.layout import IndexFolder, hold_lock
+from qa.index.local_engine import LocalEngine, create_index
+from qa.index.tantivy_keywords import TantivyKeywords
+from qa.ingest.chunker import chunk_document
+from qa.tokenizer import Tokenizer
+from tests.fakes import FakeEmbedder
+from tests.test_store import SETTINGS, make_document
+
+TOKENIZER = Tokenizer()
+
+
+def put(doc_id: str, *paragraphs: str, source: str = "经济参考报") -> PutDocument:
+    document = make_document(doc_id, *paragraphs)
+    document = type(document)(**{**document.__dict__, "source": source})
+    chunks = chunk_document(document, SETTINGS)
+    vectors = FakeEmbedder().embed_passages([c.text for c in chunks])
+    return PutDocument(document, chunks, vectors, [TOKENIZER.tokens(c.text) for c in chunks],
+                       "api")
+
+
+@pytest.fixture
+def config(make_config):
+    config = make_config(index={"keyword_backend": "tantivy"},
+                         chunking={"max_chars": 50, "min_chars": 0})
+    with IndexFolder(config.index_dir).writer_lock():
+        create_index(config, config.index_dir, FakeEmbedder().dimension)
+    return config
+
+
+@pytest.fixture
+def engine(config):
+    engine = LocalEngine(config)
+    yield engine
+    engine.close()
+
+
+def found(engine: LocalEngine, text: str, **options) -> list[int]:
+    with engine.snapshot() as snapshot:
+        return [i for i, _ in snapshot.keyword_search(TOKENIZER.tokens(text), 10, **options)]
+
+
+def held_generation(engine: LocalEngine) -> int | None:
+    return TantivyKeywords(engine.store_dir).generation()
+
+
+def test_the_engine_searches_tantivy_and_keeps_it_at_the_store_generation(engine):
+    assert isinstance(engine._state.keyword_index, TantivyKeywords)
+    ids = engine.commit([put("a", "景德镇陶瓷产业正在数字化转型。"),
+                         put("b", "宜宾白酒产业营业收入增长。")]).chunk_ids
+    assert found(engine, "宜宾白酒") == ids["b"]
+    assert held_generation(engine) == engine.status()["generation"]
+    with engine.snapshot() as snapshot:
+        idf = snapshot.idf(["白酒", "产业", "没有的词"])
+    assert idf["没有的词"] > idf["白酒"] > idf["产业"] > 0
+
+
+def test_replace_and_remove_reach_the_keyword_index(engine):
+    engine.commit([put("a", "景德镇陶瓷产业正在数字化转型。"), put("b", "宜宾白酒产业。")])
+    new = engine.commit([put("a", "赣州脐橙今年丰收。")]).chunk_ids["a"]
+    assert found(engine, "景德镇陶瓷") == []
+    assert found(engine, "赣州脐橙") == new
+    engine.commit([RemoveDocument("a")])
+    assert found(engine, "赣州脐橙") == []
+    assert found(engine, "宜宾白酒") != []
+
+
+def test_filters_and_among_restrict_the_ranking(engine):
+    ids = engine.commit([put("a", "宜宾白酒产业营业收入。", source="甲报"),
+                         put("b", "宜宾白酒产业营业收入增长了。", source="乙报"),
+                         put("c", "景德镇陶瓷。", source="乙报")]).chunk_ids
+    assert sorted(found(engine, "宜宾白酒")) == sorted(ids["a"] + ids["b"])
+    assert found(engine, "宜宾白酒", filters=Filters(sources=("乙报",))) == ids["b"]
+    assert found(engine, "宜宾白酒", filters=Filters(sources=("丙报",))) == []
+    # A range given backwards keeps nothing (as in the store's SQL).
+    assert found(engine, "宜宾白酒", filters=Filters(date_from="2025-01-01",
+                                                 date_to="2020-01-01")) == []
+    assert sorted(found(engine, "宜宾白酒", filters=Filters(date_from="2022-05-19"))) == sorted(
+        ids["a"] + ids["b"])
+    assert found(engine, "宜宾白酒", among=ids["a"] + ids["c"]) == ids["a"]
+    assert found(engine, "宜宾白酒", among=[]) == []
+
+
+def test_a_crash_between_the_two_commits_is_repaired_on_the_next_open(config, monkeypatch):
+    engine = LocalEngine(config)
+    first = engine.commit([put("a", "景德镇陶瓷产业。")]).chunk_ids["a"]
+
+    def crash(self, writer, target):
+        raise OSError("killed before the tantivy commit")
+
+    # The store commits; the keyword index stays a generation behind (as if the process
+    # died between the two commits).
+    monkeypatch.setattr(TantivyKeywords, "_commit", crash)
+    second = engine.commit([put("b", "宜宾白酒产业。"), RemoveDocument("a")])
+    engine.close()
+    monkeypatch.undo()
+    assert held_generation(engine) == second.generation - 1
+    # Its removals are still hidden: the hits are checked against the store's snapshot.
+    reopened = LocalEngine(config)
+    try:
+        assert held_generation(reopened) == second.generation
+        assert found(reopened, "宜宾白酒") == second.chunk_ids["b"]
+        assert found(reopened, "景德镇陶瓷") == []
+        assert first
+    finally:
+        reopened.close()
+
+
+def test_a_missing_or_damaged_index_is_rebuilt_from_the_store(config, engine):
+    ids = engine.commit([put("a", "宜宾白酒产业。")]).chunk_ids["a"]
+    folder = engine.store_dir / tantivy_keywords.FOLDER
+    engine.close()
+    shutil.rmtree(folder)
+    again = LocalEngine(config)
+    assert found(again, "宜宾白酒") == ids
+    again.close()
+    (folder / "meta.json").write_text("not json")
+    again = LocalEngine(config)
+    assert found(again, "宜宾白酒") == ids
+    again.close()
+
+
+def test_another_writers_commit_is_seen_after_a_refresh(config, engine):
+    engine.commit([put("a", "景德镇陶瓷。")])
+    other = LocalEngine(config)  # another process, as far as the files go
+    try:
+        ids = other.commit([put("b", "宜宾白酒产业。")]).chunk_ids["b"]
+        engine.refresh()
+        assert found(engine, "宜宾白酒") == ids
+    finally:
+        other.close()
+
+
+def test_fts5_and_tantivy_rank_alike_on_the_same_tokens(make_config, config, engine):
+    paragraphs = ["宜宾白酒产业营业收入增长。", "景德镇陶瓷产业正在数字化转型。",
+                  "赣州脐橙今年丰收，白酒也卖得好。", "宜宾的燃面是传统小吃。",
+                  "陶溪川直播基地成交额达4.35亿元。", "四川宜宾发展白酒和新能源产业。"]
+    changes = [put(f"d{n}", text) for n, text in enumerate(paragraphs)]
+    engine.commit(changes)
+    fts5 = LocalEngine(config.replace(index=type(config.index)(keyword_backend="fts5")))
+    try:
+        assert fts5._state.keyword_index is None
+        for question in ("宜宾白酒", "陶瓷产业", "直播成交额", "传统小吃燃面"):
+            assert found(engine, question)[:1] == found(fts5, question)[:1], question
+            assert set(found(engine, question)) == set(found(fts5, question)), question
+    finally:
+        fts5.close()
+
+
+def test_a_refresh_that_found_the_index_busy_catches_up_later(config, engine, monkeypatch):
+    engine.commit([put("a", "景德镇陶瓷。")])
+    other = LocalEngine(config)
+    try:
+        # Another writer commits to the store but dies before its tantivy commit ...
+        monkeypatch.setattr(TantivyKeywords, "_commit", lambda *args: (_ for _ in ()).throw(
+            OSError("killed before the tantivy commit")))
+        ids = other.commit([put("b", "宜宾白酒产业。")]).chunk_ids["b"]
+        monkeypatch.undo()
+        # ... and while someone holds the keyword index's lock, a refresh cannot repair it.
+        with hold_lock(engine.store_dir / tantivy_keywords.LOCK_FILE, "test"):
+            engine.refresh()
+            assert found(engine, "宜宾白酒") == []
+        # The store has not moved since, yet the next refresh catches the index up.
+        engine.refresh()
+        assert found(engine, "宜宾白酒") == ids
+    finally:
+        other.close()
