@@ -494,7 +494,7 @@ def format_answer(answer: Answer) -> str:
 def serve_command(host: str | None, port: int | None, config_path: Path | None) -> None:
     """Serve the chat page and the JSON API until Ctrl-C or SIGTERM."""
     from qa.web import create_app
-    from qa.web.server import leave_process, make_server, serve
+    from qa.web.server import make_server, serve
 
     config = read_config(config_path)
     if config.model.threads == 0 and config.model.backend == "torch":
@@ -519,9 +519,8 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
                                    ) from None
-    serve(server, announce=lambda url: click.echo(f"serving on {url} (Ctrl-C to stop)"))
-    app.extensions["qa_retriever"].engine.close()
-    leave_process(0)
+    serve(server, announce=lambda url: click.echo(f"serving on {url} (Ctrl-C to stop)"),
+          close=app.extensions["qa_retriever"].engine.close)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -57,9 +57,12 @@ def project(built_project, tmp_path, monkeypatch) -> Path:
     return target
 
 
-def close_server(server, announce=None) -> None:
+def close_server(server, announce=None, close=None) -> None:
+    # Stands in for qa.web.server.serve, which ends the process (it would end pytest).
     server.stop()
     server.wsgi_app.shutdown()
+    if close is not None:
+        close()
 
 
 def store(project: Path) -> Path:

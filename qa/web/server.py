@@ -202,9 +202,10 @@ def server_url(server: Server) -> str:
     return f"http://{host}:{port}"
 
 
-def serve(server: Server, announce: Callable[[str], None] | None = None) -> bool:
-    """Serve until SIGTERM or SIGINT, then stop (bounded, see `stop_within`). Call from the
-    main thread. Returns whether every thread ended within the bound."""
+def serve(server: Server, announce: Callable[[str], None] | None = None,
+          close: Callable[[], None] | None = None) -> NoReturn:
+    """Serve until SIGTERM or SIGINT, stop (bounded, see `stop_within`), call `close`, and
+    end the process (`leave_process`). Call from the main thread of `qa serve` only."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # Raised in the main thread inside cheroot's loop, which ends on SystemExit.
@@ -222,9 +223,11 @@ def serve(server: Server, announce: Callable[[str], None] | None = None) -> bool
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        ended = stop_within(server, server.shutdown_timeout + STOP_MARGIN_SECONDS)
+        stop_within(server, server.shutdown_timeout + STOP_MARGIN_SECONDS)
+        if close is not None:
+            close()
         logger.info("stopped serving on %s", url)
-    return ended
+    leave_process(0)
 
 
 def stop_within(server: Server, seconds: float) -> bool:
