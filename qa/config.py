@@ -147,7 +147,7 @@ class IndexConfig:
     ann_min_chunks: int = 200_000
     # The keyword index: "fts5" (the store's own table) or "tantivy" (derived from the
     # store, beside it; top-k without scoring every match: for large archives).
-    keyword_backend: str = "fts5"
+    keyword_backend: str = "tantivy"
 
 
 @dataclass(frozen=True)
