@@ -221,3 +221,17 @@ def test_a_refresh_that_found_the_index_busy_catches_up_later(config, engine, mo
         assert found(engine, "宜宾白酒") == ids
     finally:
         other.close()
+
+
+def test_counts_that_still_include_deleted_chunks_are_capped(engine):
+    # tantivy's doc_freq counts deleted chunks until their segment is merged: a word of
+    # a document replaced many times can be "held" by more chunks than there are.
+    ids = engine.commit([put("a", "宜宾白酒产业。"), put("b", "景德镇陶瓷。")]).chunk_ids
+    with engine.snapshot() as snapshot:
+        rows, _ = keyword_rescore.fts5_totals(snapshot.db)
+        tokens = TOKENIZER.tokens("宜宾白酒")
+        hits = [(i, 0.0) for i in ids["a"] + ids["b"]]
+        found = keyword_rescore.rescore(snapshot.db, tokens, hits,
+                                        {t: rows + 5 for t in tokens}, 10)
+    assert [i for i, _ in found] == ids["a"]
+    assert found[0][1] > 0

@@ -13,7 +13,7 @@ and this module scores them as FTS5's bm25() would (the formula is `milvus_bm25.
   caller's snapshot, so exact and one row);
 - the document frequencies come from the other index's term dictionary (tantivy's
   doc_freq: exact until chunks are deleted; a deleted chunk still counts there until
-  its segment is merged).
+  its segment is merged, so a count is capped at N).
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ def rescore(db: sqlite3.Connection, tokens: list[str], hits: list[tuple[int, flo
     if not hits or not unique or rows <= 0 or k <= 0:
         return []
     average = max(total, 1) / rows
-    weights = {t: milvus_bm25.idf(rows, frequencies[t]) for t in unique if frequencies.get(t)}
+    # A count taken from an index that still holds deleted chunks may pass N.
+    weights = {t: milvus_bm25.idf(rows, min(frequencies[t], rows))
+               for t in unique if frequencies.get(t)}
     ids = list(dict.fromkeys(int(i) for i, _ in hits))
     stored = db.execute(f"SELECT rowid, terms FROM keywords WHERE rowid IN"
                         f" ({','.join('?' * len(ids))})", ids).fetchall()
