@@ -145,9 +145,10 @@ class IndexConfig:
     # From this many chunks on, the local engine searches vectors approximately (IVF over
     # 8-bit quantised vectors, rescored exactly from the store); below it, exactly.
     ann_min_chunks: int = 200_000
-    # The keyword index: "fts5" (the store's own table) or "tantivy" (derived from the
-    # store, beside it; top-k without scoring every match: for large archives).
-    keyword_backend: str = "fts5"
+    # The keyword index: "tantivy" (derived from the store, beside it; proposes the top
+    # candidates without scoring every match, rescored with FTS5's BM25) or "fts5" (the
+    # store's own table, which scores every match).
+    keyword_backend: str = "tantivy"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,11 @@ retriever does), times in turn, interleaved so that a noisy machine hurts all al
 - `fts5`: the store's FTS5 query as the engine runs it (every match scored, then LIMIT);
 - `fts5_no_common`: the same without the tokens found in over 5% of the chunks (the
   cheapest FTS5-side fix: fewer rows to score; it changes the ranking a little);
-- `tantivy`: the tantivy index beside the store (built first if missing, timed);
+- `tantivy`: the tantivy index beside the store (built first if missing, timed), its
+  own BM25;
+- `tantivy_rescored`: as the engine runs it, `keyword_rescore.candidates(50)` tantivy
+  hits rescored with FTS5's BM25 (document frequencies looked up included);
+  `tantivy_rescored_k`: the same from only 50 candidates;
 - the idf lookup of each (FTS5's fts5vocab table against tantivy's term dictionary);
 - both backends filtered to one source (about 1% of the documents, as bench_scale).
 
@@ -35,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa.evaluation import read_squad  # noqa: E402
 from qa.filters import Filters  # noqa: E402
-from qa.index import keywords  # noqa: E402
+from qa.index import keyword_rescore, keywords  # noqa: E402
 from qa.index.store import STORE_FILE, StoreReader, connect, transaction  # noqa: E402
 from qa.index.tantivy_keywords import TantivyKeywords  # noqa: E402
 from qa.question_terms import keep_rarest  # noqa: E402
@@ -68,6 +72,12 @@ def agreement(reference: list[int], other: list[int]) -> tuple[bool, float]:
     return same_top, len(top & set(other[:10])) / max(1, len(top))
 
 
+def rescored(db, tantivy: TantivyKeywords, tokens: list[str], depth: int,
+             filters: Filters | None = None) -> list[tuple[int, float]]:
+    hits = tantivy.search(tokens, depth, filters=filters)
+    return keyword_rescore.rescore(db, tokens, hits, tantivy.document_frequencies(tokens), K)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, required=True, help="a store folder")
@@ -91,10 +101,13 @@ def main() -> int:
         filters = Filters(sources=(args.source,))
         allowed = set(reader.chunk_ids_matching(filters))
     times: dict[str, list[float]] = {name: [] for name in (
-        "fts5", "fts5_no_common", "tantivy", "fts5_idf", "tantivy_idf",
-        "fts5_filtered", "tantivy_filtered")}
-    agree: dict[str, list[tuple[bool, float]]] = {"fts5_no_common": [], "tantivy": [],
-                                                   "tantivy_filtered": []}
+        "fts5", "fts5_no_common", "tantivy", "tantivy_rescored", "tantivy_rescored_k",
+        "fts5_idf", "tantivy_idf", "fts5_filtered", "tantivy_filtered",
+        "tantivy_rescored_filtered")}
+    agree: dict[str, list[tuple[bool, float]]] = {name: [] for name in (
+        "fts5_no_common", "tantivy", "tantivy_rescored", "tantivy_rescored_k",
+        "tantivy_filtered", "tantivy_rescored_filtered")}
+    score_gaps: list[float] = []
     postings = []
     for number, question in enumerate(questions):
         tokens = tokenizer.tokens(question)
@@ -112,6 +125,12 @@ def main() -> int:
                 "fts5_filtered": (keywords.search_keywords, (db, tokens, K),
                                   {"allowed": allowed}),
                 "tantivy_filtered": (tantivy.search, (tokens, K), {"filters": filters}),
+                "tantivy_rescored": (rescored, (db, tantivy, tokens,
+                                                keyword_rescore.candidates(K)), {}),
+                "tantivy_rescored_k": (rescored, (db, tantivy, tokens, K), {}),
+                "tantivy_rescored_filtered": (rescored, (db, tantivy, tokens,
+                                                         keyword_rescore.candidates(K)),
+                                              {"filters": filters}),
             }
             order = list(runs)
             random.Random(number).shuffle(order)
@@ -123,10 +142,14 @@ def main() -> int:
         times["fts5_idf"].append(fts5_idf_ms)
         times["tantivy_idf"].append(tantivy_idf_ms)
         ids = {name: [i for i, _ in hits] for name, hits in results.items()}
-        for name in ("fts5_no_common", "tantivy"):
+        for name in ("fts5_no_common", "tantivy", "tantivy_rescored", "tantivy_rescored_k"):
             agree[name].append(agreement(ids["fts5"], ids[name]))
-        agree["tantivy_filtered"].append(agreement(ids["fts5_filtered"],
-                                                   ids["tantivy_filtered"]))
+        for name in ("tantivy_filtered", "tantivy_rescored_filtered"):
+            agree[name].append(agreement(ids["fts5_filtered"], ids[name]))
+        # How far the rescored scores are from FTS5's, chunk by chunk (both found it).
+        reference = dict(results["fts5"])
+        score_gaps.extend(abs(score - reference[i]) / max(abs(reference[i]), 1e-12)
+                          for i, score in results["tantivy_rescored"] if i in reference)
     db.close()
 
     report = {"store": str(args.store), "chunks": chunks, "documents": documents,
@@ -135,7 +158,8 @@ def main() -> int:
               "tantivy_disk_mb": round(sum(p.stat().st_size for p in tantivy.path.rglob("*")
                                            if p.is_file()) / 1e6, 1),
               "postings_p50": int(statistics.median(postings)),
-              "postings_p95": int(np.percentile(postings, 95))}
+              "postings_p95": int(np.percentile(postings, 95)),
+              "rescored_relative_score_gap_max": max(score_gaps, default=0.0)}
     for name, values in times.items():
         report[name] = percentiles(values)
     for name, pairs in agree.items():
@@ -151,6 +175,8 @@ def main() -> int:
         row = report[name]
         print(f"| {name} | {row['p50_ms']} | {row['p95_ms']} | "
               f"{row.get('same_top1_as_fts5', '')} | {row.get('top10_overlap_with_fts5', '')} |")
+    print(f"largest relative gap between a rescored score and FTS5's: "
+          f"{report['rescored_relative_score_gap_max']:.2e}")
     print(f"\ncommand: {' '.join(sys.argv)}")
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -30,6 +30,8 @@ class Fts5Keywords:
     """Inside the store's own transaction: it always holds exactly the snapshot's chunks."""
     takes_filters = False
     """Filters come as the set of chunk ids they keep (`allowed`)."""
+    scores_like_fts5 = True
+    """Its scores are the ones the fusion was tuned on."""
 
     def __init__(self, db: sqlite3.Connection):
         self.db = db

@@ -134,24 +134,33 @@ def scores(db: sqlite3.Connection, frequencies: dict[str, int], chunk_count: int
     average = max(total, 1) / chunk_count
     counts: dict[int, list[tuple[float, int]]] = {}
     for term, n in frequencies.items():
-        idf = max(math.log((chunk_count - n + 0.5) / (n + 0.5)), MIN_IDF)
+        weight = idf(chunk_count, n)
         if ids is None:
             rows = db.execute("SELECT chunk_id, tf FROM postings WHERE term = ?", (term,))
         else:
             rows = db.execute("SELECT chunk_id, tf FROM postings WHERE term = ? AND chunk_id"
                               f" IN ({','.join('?' * len(ids))})", [term, *ids])
         for chunk_id, tf in rows:
-            counts.setdefault(chunk_id, []).append((idf, tf))
+            counts.setdefault(chunk_id, []).append((weight, tf))
     if not counts:
         return {}
     found = list(counts)
     lengths = dict(db.execute("SELECT chunk_id, length FROM chunk_lengths WHERE chunk_id IN"
                               f" ({','.join('?' * len(found))})", found))
-    result = {}
-    for chunk_id, pairs in counts.items():
-        norm = K1 * (1 - B + B * lengths.get(chunk_id, 0) / average)
-        result[chunk_id] = sum(idf * tf * (K1 + 1) / (tf + norm) for idf, tf in pairs)
-    return result
+    return {chunk_id: bm25(pairs, lengths.get(chunk_id, 0), average)
+            for chunk_id, pairs in counts.items()}
+
+
+def idf(chunk_count: int, n: int) -> float:
+    """FTS5's idf of a word held by n of chunk_count chunks."""
+    return max(math.log((chunk_count - n + 0.5) / (n + 0.5)), MIN_IDF)
+
+
+def bm25(pairs: Iterable[tuple[float, int]], length: int, average: float) -> float:
+    """FTS5's BM25 score of one chunk of `length` tokens: pairs are (idf, count in the
+    chunk) of the query words it holds; `average` is the mean chunk length."""
+    norm = K1 * (1 - B + B * length / average)
+    return sum(weight * tf * (K1 + 1) / (tf + norm) for weight, tf in pairs)
 
 
 def best(found: dict[int, float], k: int) -> list[tuple[int, float]]:

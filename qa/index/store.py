@@ -24,7 +24,7 @@ import numpy as np
 
 from qa.errors import DocumentNotFoundError, IndexDamagedError
 from qa.filters import Filters
-from qa.index import keywords
+from qa.index import keyword_rescore, keywords
 from qa.ingest.chunker import Chunk
 from qa.ingest.document import Block, Document
 
@@ -93,6 +93,7 @@ class KeywordIndex(Protocol):
 
     may_lag: bool
     takes_filters: bool
+    scores_like_fts5: bool
 
     def search(self, tokens: list[str], k: int, among: list[int] | None = None,
                allowed: set[int] | None = None,
@@ -300,6 +301,10 @@ class StoreReader:
     def keyword_search(self, tokens: list[str], k: int, among: list[int] | None = None,
                        filters: Filters | None = None) -> list[tuple[int, float]]:
         index = self.keyword_index
+        wanted = k
+        if not index.scores_like_fts5:
+            # It proposes candidates; FTS5's formula ranks them (qa.index.keyword_rescore).
+            k = keyword_rescore.candidates(k)
         if filters is None or filters.is_empty():
             hits = index.search(tokens, k, among)
         elif index.takes_filters:
@@ -312,6 +317,10 @@ class StoreReader:
             if among is not None:
                 allowed &= set(among)
             hits = index.search(tokens, k, allowed=allowed)
+        if not index.scores_like_fts5:
+            # Also leaves out the chunks removed since the index's last update.
+            return keyword_rescore.rescore(self.db, tokens, hits,
+                                           index.document_frequencies(tokens), wanted)
         # An index outside the store may still hold chunks removed since its last update.
         return self.in_snapshot(hits) if index.may_lag else hits
 

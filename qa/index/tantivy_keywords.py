@@ -136,6 +136,8 @@ class TantivyKeywords:
     """Its hits may include chunks removed since its last catch-up: check them."""
     takes_filters = True
     """Filters are a query here, cheaper than a list of the chunk ids they keep."""
+    scores_like_fts5 = False
+    """Its BM25 differs from FTS5's: its hits are rescored (qa.index.keyword_rescore)."""
 
     def __init__(self, store_dir: Path):
         self.path = store_dir / FOLDER
