@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
+import os
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -169,6 +170,16 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """A copy with some top-level fields changed (the original is untouched)."""
         return dataclasses.replace(self, **changes)
+
+
+def with_model_cache_from_environment(config: Config) -> Config:
+    """`config` with model.cache_dir taken from QA_MODEL_CACHE when it is set (scripts
+    and tests use it to reuse one model folder and embedding cache)."""
+    folder = os.environ.get("QA_MODEL_CACHE")
+    if not folder:
+        return config
+    return config.replace(model=dataclasses.replace(config.model,
+                                                    cache_dir=Path(folder).resolve()))
 
 
 def load_config(path: Path | str) -> Config:

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from qa.cli import cached, load_config_defaults, load_embedder
-from qa.config import MODES, load_config
+from qa.config import MODES, load_config, with_model_cache_from_environment
 from qa.evaluation import CHUNK_DEPTH, metrics, paragraph_ranking, read_squad
 from qa.index.engines import discard_scratch, scratch_config
 from qa.index.saved_index import build_index_from_documents, open_index
@@ -124,9 +124,7 @@ def main() -> None:
     print(f"$ {' '.join(sys.argv)}\n{platform.node()}: {os.cpu_count()} cores, load "
           f"{os.getloadavg()[0]:.1f}, started {time.strftime('%H:%M:%S %Z')}", file=sys.stderr)
     config = load_config(args.config) if args.config else load_config_defaults()
-    if os.environ.get("QA_MODEL_CACHE"):
-        config = config.replace(model=dataclasses.replace(
-            config.model, cache_dir=Path(os.environ["QA_MODEL_CACHE"]).resolve()))
+    config = with_model_cache_from_environment(config)
     embedder = cached(load_embedder(config), config)
     with tempfile.TemporaryDirectory(prefix="qa-subset-") as cut:
         evalset = read_squad(subset(args.files, args.articles, Path(cut)))

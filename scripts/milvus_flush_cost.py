@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import json
 import os
 import platform
@@ -28,7 +27,7 @@ import time
 from pathlib import Path
 
 from qa.cli import cached, load_config_defaults, load_embedder
-from qa.config import MODES
+from qa.config import MODES, with_model_cache_from_environment
 from qa.evaluation import CHUNK_DEPTH, read_squad
 from qa.index import milvus_collection
 from qa.index.engines import discard_scratch, scratch_config
@@ -82,9 +81,7 @@ def main() -> None:
     print(f"$ {' '.join(sys.argv)}\n{platform.node()}: {os.cpu_count()} cores, load "
           f"{os.getloadavg()[0]:.1f}, started {time.strftime('%H:%M:%S %Z')}", file=sys.stderr)
     config = load_config_defaults()
-    if os.environ.get("QA_MODEL_CACHE"):
-        config = config.replace(model=dataclasses.replace(
-            config.model, cache_dir=Path(os.environ["QA_MODEL_CACHE"]).resolve()))
+    config = with_model_cache_from_environment(config)
     embedder = cached(load_embedder(config), config)
     evalset = read_squad(args.files)
     picked = random.Random(args.seed).sample(evalset.questions,
