@@ -108,6 +108,39 @@ def test_a_vector_cache_that_disagrees_or_is_garbage_is_named_and_rebuilt(built)
     assert check_index(built).problems == []
 
 
+@pytest.mark.parametrize("damage", ["lost", "stray"])
+def test_a_tantivy_keyword_index_that_disagrees_is_named_and_rebuilt(built, damage):
+    import tantivy
+
+    from qa.index import tantivy_keywords
+    from qa.index.local_engine import LocalEngine
+
+    assert built.index.keyword_backend == "tantivy"
+    LocalEngine(built).close()  # builds the keyword index
+    keyword_index = tantivy_keywords.TantivyKeywords(store_of(built))
+    first = min(keyword_index.chunk_ids())
+    index = tantivy.Index.open(str(keyword_index.path))
+    index.register_tokenizer(tantivy_keywords.ANALYZER, tantivy_keywords._analyzer())
+    writer = index.writer(heap_size=15_000_000, num_threads=1)
+    if damage == "lost":
+        writer.delete_documents_by_query(
+            tantivy.Query.term_set_query(index.schema, "chunk_id", [first]))
+        expected = "(1 chunks missing, 0 of no chunk"
+    else:
+        stray = tantivy.Document()
+        stray.add_unsigned("chunk_id", 999_999)
+        stray.add_text("terms", "孤儿")
+        writer.add_document(stray)
+        expected = "(0 chunks missing, 1 of no chunk"
+    writer.commit()
+    writer.wait_merging_threads()
+    problems = check_index(built).problems
+    assert any("keyword index (tantivy) disagrees" in p and expected in p
+               for p in problems), problems
+    assert any("rebuilt the keyword index (tantivy)" in line for line in repair_index(built))
+    assert check_index(built).problems == []
+
+
 @pytest.mark.parametrize("content", [b"", b"garbage" * 100])
 def test_a_garbage_store_is_named_with_what_to_run(built, content):
     (store_of(built) / "chunks.sqlite").write_bytes(content)

@@ -138,22 +138,33 @@ def _settings(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_vector_cache(config: Config, result: CheckResult) -> None:
-    """The FAISS cache, caught up from the store, must hold exactly the store's chunks."""
+    """The FAISS cache and the tantivy keyword index, caught up from the store on open,
+    must each hold exactly the store's chunks."""
     from qa.index.local_engine import LocalEngine
 
     engine = LocalEngine(config, config.index_dir)
     try:
         with engine.snapshot() as snapshot:
             stored = {row[0] for row in snapshot.db.execute("SELECT id FROM chunks")}
-            cached = engine._state.vectors.ids()
-        if len(cached) != len(set(cached.tolist())):
-            result.problems.append("the vector cache holds duplicate ids "
-                                   "(`qa check --repair` rebuilds it)")
-        elif set(cached.tolist()) != stored:
-            result.problems.append("the vector cache disagrees with the store "
-                                   "(`qa check --repair` rebuilds it)")
+            cached = engine._state.vectors.ids().tolist()
+            keyword_index = engine._state.keyword_index
+            indexed = keyword_index.chunk_ids() if keyword_index is not None else None
+        _compare_ids("the vector cache", cached, stored, result)
+        if indexed is not None:
+            _compare_ids("the keyword index (tantivy)", indexed, stored, result)
     finally:
         engine.close()
+
+
+def _compare_ids(what: str, held: list[int], stored: set[int], result: CheckResult) -> None:
+    """A derived index must hold each stored chunk once, and nothing else."""
+    if len(held) != len(set(held)):
+        result.problems.append(f"{what} holds duplicate ids (`qa check --repair` rebuilds it)")
+        return
+    missing, extra = len(stored - set(held)), len(set(held) - stored)
+    if missing or extra:
+        result.problems.append(f"{what} disagrees with the store ({missing} chunks missing, "
+                               f"{extra} of no chunk; `qa check --repair` rebuilds it)")
 
 
 def repair_index(config: Config) -> list[str]:

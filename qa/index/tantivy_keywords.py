@@ -291,6 +291,17 @@ class TantivyKeywords:
         ids = searcher.fast_field_values("chunk_id", [address for _, address in hits])
         return [(int(i), float(score)) for i, (score, _) in zip(ids, hits, strict=True)]
 
+    def chunk_ids(self) -> list[int]:
+        """Every chunk id the index holds (for `qa check`; reads the whole id column)."""
+        index = self._opened()
+        if index is None:
+            return []
+        searcher = index.searcher()
+        hits = searcher.search(tantivy.Query.all_query(), limit=max(searcher.num_docs, 1),
+                               count=False).hits
+        ids = searcher.fast_field_values("chunk_id", [address for _, address in hits])
+        return [int(i) for i in ids if int(i) != MARKER_ID]
+
     def document_frequencies(self, tokens: list[str]) -> dict[str, int]:
         """How many chunks hold each token (tokens in no chunk are left out)."""
         index = self._opened()
