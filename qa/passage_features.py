@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from qa.normalize import fold
 
 # Numbers (2023, 18.8), Latin words (5g, ai) and quoted strings of a question.
-_EXACT = re.compile(r"\d+(?:\.\d+)?|[a-z][a-z0-9]*|“([^”]{1,30})”|《([^》]{1,30})》"
+_EXACT = re.compile(r"\d+(?:\.\d+)?[a-z]*|[a-z][a-z0-9]*|“([^”]{1,30})”|《([^》]{1,30})》"
                     r"|「([^」]{1,30})」|\"([^\"]{1,30})\"")
 FEATURE_NAMES = ("window", "in_order", "exact", "title")
 
@@ -51,6 +51,20 @@ def question_terms(question: str, idf: dict[str, float]) -> QuestionTerms:
         quoted = next((g for g in match.groups() if g), None)
         exact.append(quoted or match.group())
     return QuestionTerms(tuple((t, idf[t]) for t in ordered), tuple(dict.fromkeys(exact)))
+
+
+def in_order_share(terms: QuestionTerms, text: str) -> float:
+    """The `in_order` feature alone: the share of the question's idf weight held by the
+    longest run of its words that occur in `text` in the question's order."""
+    total = terms.total
+    return _in_order(terms, fold(text)) / total if total > 0 else 0.0
+
+
+def wording_bonuses(question: str, idf: dict[str, float], texts: dict[int, str]
+                    ) -> dict[int, float]:
+    """`in_order_share` of each of `texts` (chunk id -> the text the retriever has)."""
+    terms = question_terms(question, idf)
+    return {chunk_id: in_order_share(terms, text) for chunk_id, text in texts.items()}
 
 
 def passage_features(terms: QuestionTerms, text: str, title: str | None = None,

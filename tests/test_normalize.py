@@ -1,0 +1,29 @@
+"""Folding for matching: the shortcut for text t2s would not change gives OpenCC's result."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from qa.normalize import _changes_under_t2s, _fold, _to_simplified, fold
+
+
+def through_opencc(text: str) -> str:
+    return _to_simplified().convert(unicodedata.normalize("NFKC", text)).lower()
+
+
+@pytest.mark.parametrize("text", [
+    "青禾市跨境电商进出口额达到186.4亿元",   # simplified: skips OpenCC
+    "臺灣的ＧＤＰ成長",                      # traditional and full-width
+    "他反覆思量，一目瞭然",                   # phrases that change characters the table keeps
+    "沈船打捞", "Ｈｅｌｌｏ　World", "",
+])
+def test_fold_matches_opencc_on_every_kind_of_text(text):
+    assert _fold(text) == through_opencc(text) == fold(text)
+
+
+def test_the_characters_that_need_opencc_include_phrase_only_changes():
+    changed = _changes_under_t2s()
+    assert {"臺", "灣", "覆", "瞭"} <= changed
+    assert changed.isdisjoint("青禾市的一年")
