@@ -142,6 +142,22 @@ def grid_search(questions, prepared, chunks, tune: list[int]) -> tuple[float, ..
     return best
 
 
+def print_cosine_spans(questions) -> None:
+    """Median spread of each question's candidate cosines, over all its candidates and
+    over its 10 most similar: how far apart the vectors put the passages in play."""
+    spans: dict[str, tuple[list, list]] = {}
+    for q in questions:
+        cosines = sorted(q["v"].values(), reverse=True)
+        whole, top = spans.setdefault(q["file"], ([], []))
+        whole.append(cosines[0] - cosines[-1])
+        top.append(cosines[0] - cosines[min(9, len(cosines) - 1)])
+    print("| file | questions | cosine span, all candidates | cosine span, best 10 |")
+    print("|---|---|---|---|")
+    for file, (whole, top) in sorted(spans.items()):
+        print(f"| {file} | {len(whole)} | {statistics.median(whole):.3f} | "
+              f"{statistics.median(top):.3f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dumps", nargs="+", type=Path)
@@ -151,6 +167,7 @@ def main() -> int:
     args = parser.parse_args()
     started = time.perf_counter()
     questions, chunks = load(args.dumps)
+    print_cosine_spans(questions)
     prepared = [prepare(q, chunks, args.depth) for q in questions]
     took = (time.perf_counter() - started) * 1000
     print(f"{len(questions)} questions loaded and their features computed in {took:.0f} ms",
