@@ -6,6 +6,7 @@ citations always show the original.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -20,25 +21,29 @@ def _to_simplified() -> OpenCC:
 
 
 @lru_cache(maxsize=1)
-def _changes_under_t2s() -> frozenset[str]:
-    """Every character whose presence can make OpenCC's t2s change a text: those its
-    character table maps to another character, and those a phrase entry changes even
-    though the table keeps them (覆 in 反覆 -> 反复). A text without any is its own
-    simplified form, so the (pure Python, about 0.3 ms per 100 characters) conversion
-    can be skipped."""
+def _changes_under_t2s() -> tuple[frozenset[str], re.Pattern[str]]:
+    """What can make OpenCC's t2s change a text: a character its table maps to another
+    one, or a phrase of its phrase table that changes without holding such a character
+    (反覆 -> 反复, though 覆 alone stays 覆). A text with neither is its own simplified
+    form, so the conversion (pure Python, about 0.3 ms per 100 characters) is skipped."""
     folder = Path(opencc.__file__).parent / "dictionary"
-    changed: set[str] = set()
-    for name in ("TSCharacters.txt", "TSPhrases.txt"):
+
+    def entries(name: str):
         for line in (folder / name).read_text(encoding="utf-8").splitlines():
             key, _, values = line.partition("\t")
             value = values.split(" ")[0]
-            if value == key:
-                continue
-            if len(value) == len(key):
-                changed.update(k for k, v in zip(key, value, strict=True) if k != v)
-            else:
-                changed.update(key)
-    return frozenset(changed)
+            if key and value != key:
+                yield key
+
+    characters = frozenset(entries("TSCharacters.txt"))
+    phrases = sorted((k for k in entries("TSPhrases.txt") if characters.isdisjoint(k)),
+                     key=lambda k: (-len(k), k))
+    return characters, re.compile("|".join(map(re.escape, phrases)) or "(?!)")
+
+
+def _needs_t2s(text: str) -> bool:
+    characters, phrases = _changes_under_t2s()
+    return not characters.isdisjoint(text) or phrases.search(text) is not None
 
 
 def fold(text: str) -> str:
@@ -56,7 +61,7 @@ CACHED_MAX_CHARS = 1000
 def _fold(text: str) -> str:
     normal = (text if unicodedata.is_normalized("NFKC", text)
               else unicodedata.normalize("NFKC", text))
-    if _changes_under_t2s().isdisjoint(normal):
+    if not _needs_t2s(normal):
         return normal.lower()
     return _to_simplified().convert(normal).lower()
 

@@ -158,6 +158,22 @@ def print_cosine_spans(questions) -> None:
               f"{statistics.median(top):.3f} |")
 
 
+def print_sibling_misses(questions, chunks) -> None:
+    """How many of the product's rank-1 misses are another paragraph of the right
+    article (SQuAD paragraphs are keyed FILE-ARTICLE-PARAGRAPH by qa.evaluation)."""
+    print("| file | product misses at rank 1 | of them a sibling paragraph |\n|---|---|---|")
+    counts: dict[str, list[int]] = {}
+    for q in questions:
+        top = chunks[q["product"][0][0]][0] if q["product"] else None
+        if top is None or top == q["gold"]:
+            continue
+        tally = counts.setdefault(q["file"], [0, 0])
+        tally[0] += 1
+        tally[1] += top.rsplit("-", 1)[0] == q["gold"].rsplit("-", 1)[0]
+    for file, (misses, siblings) in sorted(counts.items()):
+        print(f"| {file} | {misses} | {siblings} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dumps", nargs="+", type=Path)
@@ -168,6 +184,7 @@ def main() -> int:
     started = time.perf_counter()
     questions, chunks = load(args.dumps)
     print_cosine_spans(questions)
+    print_sibling_misses(questions, chunks)
     prepared = [prepare(q, chunks, args.depth) for q in questions]
     took = (time.perf_counter() - started) * 1000
     print(f"{len(questions)} questions loaded and their features computed in {took:.0f} ms",
