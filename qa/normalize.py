@@ -41,6 +41,31 @@ def _changes_under_t2s() -> tuple[frozenset[str], re.Pattern[str]]:
     return characters, re.compile("|".join(map(re.escape, phrases)) or "(?!)")
 
 
+@lru_cache(maxsize=1)
+def _character_table() -> dict[int, str]:
+    """OpenCC's t2s character table alone: each character to its first simplified form."""
+    folder = Path(opencc.__file__).parent / "dictionary"
+    table = {}
+    for line in (folder / "TSCharacters.txt").read_text(encoding="utf-8").splitlines():
+        key, _, values = line.partition("\t")
+        value = values.split(" ")[0]
+        if len(key) == 1 and value and value != key:
+            table[ord(key)] = value
+    return table
+
+
+def fold_quickly(text: str) -> str:
+    """`fold`, but traditional characters converted one by one rather than by phrases:
+    the same result on simplified text, and on traditional text except where a phrase
+    converts otherwise than its characters do (乾燥 -> 干燥, 反覆 -> 反复); microseconds
+    instead of about 0.3 ms per 100 characters. For matching many passages per question."""
+    normal = (text if unicodedata.is_normalized("NFKC", text)
+              else unicodedata.normalize("NFKC", text))
+    if _needs_t2s(normal):
+        normal = normal.translate(_character_table())
+    return normal.lower()
+
+
 def _needs_t2s(text: str) -> bool:
     characters, phrases = _changes_under_t2s()
     return not characters.isdisjoint(text) or phrases.search(text) is not None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.normalize import fold
+from qa.normalize import fold, fold_quickly
 
 # Numbers (2023, 18.8), Latin words (5g, ai) and quoted strings of a question.
 _EXACT = re.compile(r"\d+(?:\.\d+)?[a-z]*|[a-z][a-z0-9]*|“([^”]{1,30})”|《([^》]{1,30})》"
@@ -57,7 +57,7 @@ def in_order_share(terms: QuestionTerms, text: str) -> float:
     """The `in_order` feature alone: the share of the question's idf weight held by the
     longest run of its words that occur in `text` in the question's order."""
     total = terms.total
-    return _in_order(terms, fold(text)) / total if total > 0 else 0.0
+    return _in_order(terms, fold_quickly(text)) / total if total > 0 else 0.0
 
 
 def wording_bonuses(question: str, idf: dict[str, float], texts: dict[int, str]
@@ -70,14 +70,14 @@ def wording_bonuses(question: str, idf: dict[str, float], texts: dict[int, str]
 def passage_features(terms: QuestionTerms, text: str, title: str | None = None,
                      window: int = 40) -> tuple[float, ...]:
     """(window, in_order, exact, title) of one passage (see the module docstring)."""
-    folded = fold(text)
+    folded = fold_quickly(text)
     total = terms.total
     if total <= 0:
         return (0.0, 0.0, _exact_share(terms, folded), 0.0)
     occurrences = _occurrences(terms, folded)
     title_share = 0.0
     if title:
-        folded_title = fold(title)
+        folded_title = fold_quickly(title)
         title_share = sum(w for t, w in terms.words if t in folded_title) / total
     return (_best_window(terms, occurrences, window) / total,
             _in_order(terms, folded) / total,

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from qa.normalize import _fold, _needs_t2s, _to_simplified, fold
+from qa.normalize import _fold, _needs_t2s, _to_simplified, fold, fold_quickly
 
 
 def through_opencc(text: str) -> str:
@@ -28,3 +28,10 @@ def test_opencc_is_needed_for_traditional_characters_and_phrase_only_changes():
     # 覆 alone is left as it is by t2s, so it needs no conversion; nor does simplified text.
     assert not _needs_t2s("覆盖") and not _needs_t2s("青禾市的一年")
     assert through_opencc("覆盖") == "覆盖"
+
+
+def test_fold_quickly_converts_characters_one_by_one():
+    assert fold_quickly("青禾市ＧＤＰ") == fold("青禾市ＧＤＰ") == "青禾市gdp"
+    assert fold_quickly("臺灣的經濟成長") == fold("臺灣的經濟成長") == "台湾的经济成长"
+    # Only a phrase that converts otherwise than its characters differs from fold.
+    assert fold("反覆") == "反复" and fold_quickly("反覆") == "反覆"
