@@ -70,6 +70,10 @@ class RetrievalConfig:
     vector_weight_min: float = 0.25
     vector_weight_max: float = 0.6
     cosine_range_floor: float = 0.0
+    # Hybrid only: the best `wording_depth` candidates gain this share of the question's
+    # keyword weight that they hold in the question's order (qa.passage_features).
+    in_order_weight: float = 0.2
+    wording_depth: int = 20
     confident_similarity: float = 0.85
     confident_coverage: float = 0.9
     collapse_duplicates: bool = True
@@ -307,7 +311,7 @@ def _check_ranges(instance: Any, where: str) -> None:
         ModelConfig: ("batch_size", "max_query_chars"),
         ChunkingConfig: ("max_chars",),
         RetrievalConfig: ("top_k", "max_top_k", "max_question_chars", "candidates",
-                          "max_question_terms"),
+                          "max_question_terms", "wording_depth"),
         ServerConfig: ("port", "threads", "max_body_bytes", "max_upload_bytes",
                        "connection_limit", "channel_timeout", "max_header_bytes",
                        "rate_limit_burst"),
@@ -338,7 +342,7 @@ def _check_ranges(instance: Any, where: str) -> None:
         if instance.mode not in MODES:
             raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}")
         names = ("vector_weight_min", "vector_weight_max", "cosine_range_floor",
-                 "confident_similarity",
+                 "in_order_weight", "confident_similarity",
                  "confident_coverage", "duplicate_similarity")
         for name in names:
             if not 0.0 <= getattr(instance, name) <= 1.0:

@@ -52,6 +52,16 @@ def blend(
     return sort_candidates(candidates)
 
 
+def add_bonuses(ranked: list[Candidate], bonuses: dict[int, float], weight: float
+                ) -> list[Candidate]:
+    """The candidates re-sorted by (score + weight × bonus) / (1 + weight); a candidate
+    without a bonus gets 0. Dividing by 1 + weight keeps a 0-1 score within 0-1."""
+    scaled = [Candidate(c.chunk_id, c.vector, c.keyword,
+                        (c.score + weight * bonuses.get(c.chunk_id, 0.0)) / (1 + weight))
+              for c in ranked]
+    return sort_candidates(scaled)
+
+
 def reciprocal_rank(
     vector: dict[int, float], keyword: dict[int, float], vector_weight: float, k: int = 60
 ) -> list[Candidate]:

@@ -18,12 +18,13 @@ from qa.duplicates import group_duplicates
 from qa.embedder import Embedder
 from qa.errors import IndexMismatchError, InvalidQuestionError
 from qa.filters import NO_FILTERS, Filters
-from qa.fusion import Candidate, blend, single
+from qa.fusion import Candidate, add_bonuses, blend, single
 from qa.highlight import Span, answer_spans
 from qa.index.engine import Engine, Snapshot
 from qa.index.manifest import check_manifest
 from qa.index.store import StoredChunk
 from qa.passage_choice import stand_ins
+from qa.passage_features import wording_bonuses
 from qa.question_terms import keep_rarest
 from qa.tokenizer import Tokenizer
 
@@ -139,6 +140,7 @@ class Retriever:
                 self._complete(snapshot, query, vector, keyword)
                 ranked = blend(vector, keyword, self._vector_weight(snapshot, query, keyword),
                                self.config.retrieval.cosine_range_floor)
+                ranked = self._by_wording(snapshot, query, ranked)
             else:
                 ranked = single(vector, keyword, by=mode)
         top = ranked[:limit]
@@ -171,6 +173,20 @@ class Retriever:
         chunk = snapshot.chunks([best])[best]
         coverage = self.keyword_coverage(query, chunk)
         return high - (high - low) * coverage
+
+    def _by_wording(self, snapshot: Snapshot, query: Query,
+                    ranked: list[Candidate]) -> list[Candidate]:
+        """The best few re-ranked with the share of the question's words they hold in
+        its order (qa.passage_features.wording_bonuses)."""
+        settings = self.config.retrieval
+        head = ranked[:settings.wording_depth]
+        if settings.in_order_weight <= 0 or not head:
+            return ranked
+        chunks = snapshot.chunks([c.chunk_id for c in head])
+        texts = {i: "\n".join(p for p in (c.title, c.section, c.text) if p)
+                 for i, c in chunks.items()}
+        return add_bonuses(ranked, wording_bonuses(query.text, query.idf, texts),
+                           settings.in_order_weight)
 
     def keyword_coverage(self, query: Query, chunk: StoredChunk) -> float:
         """Share of the question's idf mass whose words appear in the chunk (with its

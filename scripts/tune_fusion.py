@@ -40,6 +40,18 @@ def shipped_set(config, path: Path) -> EvalSet:
     return EvalSet(documents, questions, {path.name: len(documents)})
 
 
+def squad_titles(paths: list[Path]) -> dict[str, str]:
+    """Each paragraph's article title (`data[].title`), keyed as read_squad keys
+    paragraphs; `qa eval` indexes no titles, so they are only a feature offline."""
+    titles = {}
+    for path in paths:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))["data"]
+        for a, article in enumerate(data):
+            for p, _ in enumerate(article.get("paragraphs", [])):
+                titles[f"{path.stem}-{a}-{p}"] = str(article.get("title") or "")
+    return titles
+
+
 def without_question_words(query: Query) -> Query:
     """The query less the tokens inside a question phrase (什么时候, 多少, 哪一年…):
     rare in news text, so they weigh much in BM25 without being evidence."""
@@ -92,7 +104,10 @@ def collect(paths: list[Path], config_path: str, dump: Path | None,
     if dump:
         # rows and doc_of as before; extras (question text, tokens, idf, answers per row)
         # and the chunk texts let scripts/fusion_features.py compute more features offline.
-        dump.write_bytes(pickle.dumps((rows, doc_of, extras, texts)))
+        # Titles (doc id -> article title) last, for a title-match feature.
+        titles = ({d.doc_id: d.title or "" for d in evalset.documents} if shipped
+                  else squad_titles(paths))
+        dump.write_bytes(pickle.dumps((rows, doc_of, extras, texts, titles)))
     return rows, doc_of
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.fusion import blend, reciprocal_rank, single
+from qa.fusion import add_bonuses, blend, reciprocal_rank, single
 
 
 def test_blend_puts_a_chunk_strong_on_both_sides_first():
@@ -57,3 +57,14 @@ def test_a_floor_below_the_cosine_range_changes_nothing():
     plain = blend(vector, keyword, vector_weight=0.5)
     floored = blend(vector, keyword, vector_weight=0.5, cosine_range_floor=0.2)
     assert [(c.chunk_id, c.score) for c in plain] == [(c.chunk_id, c.score) for c in floored]
+
+
+def test_bonuses_re_rank_within_0_to_1():
+    ranked = blend({1: 0.9, 2: 0.8, 3: 0.7}, {1: 5.0, 2: 4.0, 3: 0.0}, 0.5)
+    assert [c.chunk_id for c in ranked] == [1, 2, 3]
+    boosted = add_bonuses(ranked, {2: 1.0}, 1.0)
+    assert [c.chunk_id for c in boosted] == [2, 1, 3]
+    scores = {c.chunk_id: c.score for c in boosted}
+    assert scores == pytest.approx({1: 0.5, 2: (0.65 + 1.0) / 2, 3: 0.0})
+    assert [(c.vector, c.keyword) for c in boosted] == [(0.8, 4.0), (0.9, 5.0), (0.7, 0.0)]
+    assert add_bonuses(ranked, {}, 0.0) == ranked

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from qa.errors import ConfigError, InvalidQuestionError
 from qa.fusion import blend
 from qa.index.saved_index import build_index, open_index
+from qa.passage_features import wording_bonuses
 from qa.retriever import Retriever
 from tests.fakes import FakeEmbedder
 
@@ -87,7 +90,7 @@ def test_hybrid_ranks_by_the_blend_with_the_configured_cosine_range_floor(
         (corpus / name).write_text(text, encoding="utf-8")
     config = make_config(chunking={"max_chars": 60, "min_chars": 10},
                          retrieval={"cosine_range_floor": floor, "vector_weight_min": 0.5,
-                                    "vector_weight_max": 0.5})
+                                    "vector_weight_max": 0.5, "in_order_weight": 0.0})
     embedder = FakeEmbedder()
     build_index(config, embedder, corpus, config.index_dir)
     retriever = Retriever(config, open_index(config), embedder)
@@ -103,6 +106,60 @@ def test_hybrid_ranks_by_the_blend_with_the_configured_cosine_range_floor(
     if floor == 1.0:
         # The cosine side adds at most 0.5 x its spread; the keyword side up to 0.5.
         assert max(c.score for c in ranked) <= 0.5 * spread + 0.5 + 1e-9
+
+
+SIBLINGS = {
+    # Two paragraphs of one report with the same words; only the first says them in
+    # the order the question asks them.
+    "report.txt": "青禾港年报\n\n青禾港保税物流园的跨境电商进出口额全年达到186亿元。\n\n"
+                  "全年达到新高的是进出口额，跨境电商企业集中在青禾港保税物流园。",
+}
+
+
+def test_hybrid_re_ranks_its_best_candidates_by_the_words_in_the_question_order(
+        tmp_path, make_config):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in SIBLINGS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    config = make_config(chunking={"max_chars": 40, "min_chars": 5},
+                         retrieval={"in_order_weight": 0.0})
+    embedder = FakeEmbedder()
+    build_index(config, embedder, corpus, config.index_dir)
+    engine = open_index(config)
+    try:
+        ranked = {}
+        for weight in (0.0, 0.2, 1.0):
+            settings = dataclasses.replace(config.retrieval, in_order_weight=weight)
+            retriever = Retriever(dataclasses.replace(config, retrieval=settings), engine,
+                                  embedder)
+            query = retriever.prepare("青禾港保税物流园跨境电商进出口额全年多少")
+            ranked[weight] = retriever.rank(query, "hybrid", 50)
+        with engine.snapshot() as snapshot:
+            chunks = snapshot.chunks([c.chunk_id for c in ranked[0.0]])
+    finally:
+        engine.close()
+    texts = {i: "\n".join(p for p in (c.title, c.section, c.text) if p) for i, c in chunks.items()}
+    shares = wording_bonuses(query.text, query.idf, texts)
+    in_order = next(i for i in texts if chunks[i].text.startswith("青禾港"))
+    scrambled = next(i for i in texts if i != in_order)
+    assert shares[in_order] == pytest.approx(1.0) and shares[scrambled] < 0.7
+    before = {c.chunk_id: c.score for c in ranked[0.0]}
+    for weight in (0.2, 1.0):
+        # (blend + weight × share) / (1 + weight): still 0-1, the order by that score.
+        after = {c.chunk_id: c.score for c in ranked[weight]}
+        for i in texts:
+            assert after[i] == pytest.approx((before[i] + weight * shares[i]) / (1 + weight))
+            assert 0.0 <= after[i] <= 1.0
+        assert [c.chunk_id for c in ranked[weight]] == sorted(after, key=lambda i: -after[i])
+    assert ranked[1.0][0].chunk_id == in_order
+
+
+def test_wording_settings_are_checked(make_config):
+    with pytest.raises(ConfigError, match="in_order_weight"):
+        make_config(retrieval={"in_order_weight": 1.5})
+    with pytest.raises(ConfigError, match="wording_depth"):
+        make_config(retrieval={"wording_depth": 0})
 
 
 def test_a_cosine_range_floor_outside_0_to_1_is_rejected(make_config):
