@@ -13,7 +13,7 @@ from qa.index import keyword_rescore, tantivy_keywords
 from qa.index.engine import PutDocument, RemoveDocument
 from qa.index.layout import IndexFolder, hold_lock
 from qa.index.local_engine import LocalEngine, create_index
-from qa.index.milvus_bm25 import as_fts5_terms
+from qa.index.milvus_bm25 import as_fts5_terms, fts5_length
 from qa.index.saved_index import build_index
 from qa.index.tantivy_keywords import TantivyKeywords
 from qa.ingest.chunker import chunk_document
@@ -235,3 +235,10 @@ def test_counts_that_still_include_deleted_chunks_are_capped(engine):
                                         {t: rows + 5 for t in tokens}, 10)
     assert [i for i, _ in found] == ids["a"]
     assert found[0][1] > 0
+
+
+def test_the_length_in_one_pass_is_the_length_token_by_token():
+    # keyword_rescore counts a candidate's FTS5 length over its whole token string.
+    for terms in ("", "宜宾 白酒 产业", "one'80 2021 年 4.5% c++ a-b_c", "  a\tb\u3000c  ",
+                  "'' ' ... 。 ， x'y'z", "\x1c分隔\x1f符 e5-small"):
+        assert fts5_length(terms) == len(as_fts5_terms(terms.split()))
