@@ -157,13 +157,20 @@ def test_fts5_and_tantivy_rank_alike_on_the_same_tokens(make_config, config, eng
         for question in ("宜宾白酒", "陶瓷产业", "直播成交额", "传统小吃燃面"):
             # tantivy proposes, FTS5's formula scores: the same hits, order and scores.
             assert_same_scores(scored(engine, question), scored(fts5, question))
+            # Named chunks (a hybrid question's vector hits) are scored from their FTS5
+            # rows without a tantivy search: the same scores as FTS5's own.
+            with engine.snapshot() as snapshot:
+                among = [row[0] for row in snapshot.db.execute(
+                    "SELECT id FROM chunks ORDER BY id DESC")]
+            assert_same_scores(scored(engine, question, among=among),
+                               scored(fts5, question, among=among))
     finally:
         fts5.close()
 
 
-def scored(engine: LocalEngine, text: str) -> list[tuple[int, float]]:
+def scored(engine: LocalEngine, text: str, **options) -> list[tuple[int, float]]:
     with engine.snapshot() as snapshot:
-        return snapshot.keyword_search(TOKENIZER.tokens(text), 10)
+        return snapshot.keyword_search(TOKENIZER.tokens(text), 10, **options)
 
 
 def assert_same_scores(hits: list[tuple[int, float]], expected: list[tuple[int, float]]):
