@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from qa.filters import NO_FILTERS, Filters
@@ -76,9 +76,18 @@ class Answer:
                         "vector": round(p.vector_score, 6),
                         "keyword": round(p.keyword_score, 6),
                     },
-                    "citation": asdict(p.citation),
-                    "also_in": [asdict(c) for c in p.also_in],
+                    "citation": _citation_dict(p.citation),
+                    "also_in": [_citation_dict(c) for c in p.also_in],
                 }
                 for p in self.passages
             ],
         }
+
+
+_CITATION_FIELDS = tuple(f.name for f in fields(Citation))
+
+
+def _citation_dict(citation: Citation) -> dict[str, Any]:
+    """`dataclasses.asdict` of a Citation, without its deep copies (every field is a str,
+    an int or None): asdict cost a server about 0.5 ms of GIL time per answer."""
+    return {name: getattr(citation, name) for name in _CITATION_FIELDS}

@@ -448,3 +448,18 @@ def test_create_app_without_an_index_raises_index_missing(tmp_path):
 def test_the_config_is_kept_whole_under_one_key(retriever):
     app = create_app(retriever.config, retriever)
     assert app.config["QA"] is retriever.config
+
+
+def test_the_answer_json_cites_every_field_as_asdict_does():
+    # Answer.to_dict builds the citation dicts itself (asdict's deep copies cost time).
+    from dataclasses import asdict
+
+    from qa.answer import Answer, Citation, Passage
+
+    citation = Citation("d1", "标题", None, "2021-01-02", "https://x", "一", 3, 3, 4, 10, 90)
+    other = Citation("d2", None, "新华社", None, None, None, 0, 0, 0, 0, 5)
+    passage = Passage(1, 0.5, "文本", (0, 2), citation, 0.4, 2.5, (other,))
+    data = Answer("问", 1.0, [passage]).to_dict()["passages"][0]
+    assert data["citation"] == asdict(citation)
+    assert list(data["citation"]) == list(asdict(citation))
+    assert data["also_in"] == [asdict(other)]

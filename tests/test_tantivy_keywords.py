@@ -13,7 +13,7 @@ from qa.index import keyword_rescore, tantivy_keywords
 from qa.index.engine import PutDocument, RemoveDocument
 from qa.index.layout import IndexFolder, hold_lock
 from qa.index.local_engine import LocalEngine, create_index
-from qa.index.milvus_bm25 import as_fts5_terms
+from qa.index.milvus_bm25 import as_fts5_terms, fts5_length
 from qa.index.saved_index import build_index
 from qa.index.tantivy_keywords import TantivyKeywords
 from qa.ingest.chunker import chunk_document
@@ -157,13 +157,20 @@ def test_fts5_and_tantivy_rank_alike_on_the_same_tokens(make_config, config, eng
         for question in ("宜宾白酒", "陶瓷产业", "直播成交额", "传统小吃燃面"):
             # tantivy proposes, FTS5's formula scores: the same hits, order and scores.
             assert_same_scores(scored(engine, question), scored(fts5, question))
+            # Named chunks (a hybrid question's vector hits) are scored from their FTS5
+            # rows without a tantivy search: the same scores as FTS5's own.
+            with engine.snapshot() as snapshot:
+                among = [row[0] for row in snapshot.db.execute(
+                    "SELECT id FROM chunks ORDER BY id DESC")]
+            assert_same_scores(scored(engine, question, among=among),
+                               scored(fts5, question, among=among))
     finally:
         fts5.close()
 
 
-def scored(engine: LocalEngine, text: str) -> list[tuple[int, float]]:
+def scored(engine: LocalEngine, text: str, **options) -> list[tuple[int, float]]:
     with engine.snapshot() as snapshot:
-        return snapshot.keyword_search(TOKENIZER.tokens(text), 10)
+        return snapshot.keyword_search(TOKENIZER.tokens(text), 10, **options)
 
 
 def assert_same_scores(hits: list[tuple[int, float]], expected: list[tuple[int, float]]):
@@ -235,3 +242,10 @@ def test_counts_that_still_include_deleted_chunks_are_capped(engine):
                                         {t: rows + 5 for t in tokens}, 10)
     assert [i for i, _ in found] == ids["a"]
     assert found[0][1] > 0
+
+
+def test_the_length_in_one_pass_is_the_length_token_by_token():
+    # keyword_rescore counts a candidate's FTS5 length over its whole token string.
+    for terms in ("", "宜宾 白酒 产业", "one'80 2021 年 4.5% c++ a-b_c", "  a\tb\u3000c  ",
+                  "'' ' ... 。 ， x'y'z", "\x1c分隔\x1f符 e5-small"):
+        assert fts5_length(terms) == len(as_fts5_terms(terms.split()))

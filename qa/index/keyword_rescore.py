@@ -19,7 +19,6 @@ and this module scores them as FTS5's bm25() would (the formula is `milvus_bm25.
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 
 from qa.index import milvus_bm25
 
@@ -79,12 +78,12 @@ def rescore(db: sqlite3.Connection, tokens: list[str], hits: list[tuple[int, flo
                         f" ({','.join('?' * len(ids))})", ids).fetchall()
     found = {}
     for chunk_id, terms in stored:
+        # Python work on each of max(2k, 50) candidates holds the GIL a server's other
+        # requests wait for: count only the question's words, and the length in one pass.
         words = terms.split()
-        counts = Counter(words)
-        pairs = [(weight, counts[t]) for t, weight in weights.items() if counts[t]]
+        pairs = [(weight, count) for t, weight in weights.items() if (count := words.count(t))]
         if not pairs:
             continue
         # FTS5 counts the length as its tokenizer cuts the text (one'80 is two there).
-        length = len(milvus_bm25.as_fts5_terms(words))
-        found[chunk_id] = milvus_bm25.bm25(pairs, length, average)
+        found[chunk_id] = milvus_bm25.bm25(pairs, milvus_bm25.fts5_length(terms), average)
     return milvus_bm25.best(found, k)

@@ -32,6 +32,7 @@ from qa.index.engine import (
     PutDocument,
     apply_record_change,
 )
+from qa.index.filter_ids import FilterIds
 from qa.index.layout import IndexFolder
 from qa.index.manifest import check_manifest, new_manifest, read_manifest, write_manifest
 from qa.index.rwlock import ReadWriteLock
@@ -61,9 +62,19 @@ class LocalSnapshot(StoreReader):
     """One consistent view: the store's read transaction and the FAISS index."""
 
     def __init__(self, db: sqlite3.Connection, vectors: VectorIndex,
-                 keyword_index: TantivyKeywords | None = None):
+                 keyword_index: TantivyKeywords | None = None,
+                 filter_ids: FilterIds | None = None):
         super().__init__(db, keyword_index)
         self._faiss = vectors
+        # Shared by the snapshots of this store (qa.index.filter_ids).
+        self._filter_ids = filter_ids
+
+    def chunk_ids_matching(self, filters: Filters) -> list[int]:
+        if self._filter_ids is not None and filters not in self._matching:
+            listing = super().chunk_ids_matching
+            self._matching[filters] = self._filter_ids.get(
+                filters, self.generation(), lambda: listing(filters))
+        return super().chunk_ids_matching(filters)
 
     def vector_search(self, vector: np.ndarray, k: int,
                       filters: Filters | None = None) -> list[tuple[int, float]]:
@@ -103,6 +114,7 @@ class _State:
         self.keyword_index = keyword_index
         self.generation = generation
         self.lock = ReadWriteLock()
+        self.filter_ids = FilterIds()
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
@@ -244,7 +256,8 @@ class LocalEngine:
                 db = state.connection()
             with state.lock.read():
                 db.execute("BEGIN")
-                self._local.snapshot = LocalSnapshot(db, state.vectors, state.keyword_index)
+                self._local.snapshot = LocalSnapshot(db, state.vectors, state.keyword_index,
+                                                     state.filter_ids)
                 try:
                     yield self._local.snapshot
                 finally:

@@ -302,10 +302,17 @@ class StoreReader:
                        filters: Filters | None = None) -> list[tuple[int, float]]:
         index = self.keyword_index
         wanted = k
+        unfiltered = filters is None or filters.is_empty()
         if not index.scores_like_fts5:
+            if among is not None and unfiltered:
+                # The chunks are named: score them all from their FTS5 rows, as the
+                # rescoring below does, without asking the other index which of them hold
+                # a word (the same scores, one search less per hybrid question).
+                return keyword_rescore.rescore(self.db, tokens, [(i, 0.0) for i in among],
+                                               index.document_frequencies(tokens), wanted)
             # It proposes candidates; FTS5's formula ranks them (qa.index.keyword_rescore).
             k = keyword_rescore.candidates(k)
-        if filters is None or filters.is_empty():
+        if unfiltered:
             hits = index.search(tokens, k, among)
         elif index.takes_filters:
             hits = index.search(tokens, k, among, filters=filters)
