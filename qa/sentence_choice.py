@@ -29,7 +29,9 @@ answering sentence; its chunk is the passage shown for the document. The feature
 - opening chunk: its chunk is the document's first, where an article (or a news
   report's lead) puts the main facts;
 - cue near: for a question asking when or how many, the sentence has a new time or
-  number within CUE_DISTANCE characters of a question word it names.
+  number within CUE_DISTANCE characters of a question word it names;
+- slot: the share of the question's content next to its question phrase (水深 in
+  水深是多少) that the sentence holds (qa.answer_slot).
 
 The weights are a conditional logistic regression (softmax over a question's
 sentences) fitted by scripts/fit_sentence_choice.py on the tuning part of the
@@ -54,16 +56,17 @@ from qa.answer_cues import (
     question_kind,
     sentence_has_cue,
 )
+from qa.answer_slot import slot_neighbours, slot_share
 from qa.highlight import Span, WordSource
 from qa.normalize import fold
 
 FEATURES = ("coverage", "own", "cue", "bigrams", "best chunk", "chunk cosine",
             "chunk keyword", "first", "neighbour", "length", "distinctive",
             "distinctive characters", "lead", "chunk score", "opening chunk",
-            "cue near")
+            "cue near", "slot")
 # Fitted by scripts/fit_sentence_choice.py (see the module docstring).
-WEIGHTS = (14.699, -11.325, 1.619, 2.614, 0.634, 8.641, -0.285, 0.528, 0.931, -0.348, 5.214,
-           5.98, 0.126, -0.789, 1.373, 1.437)
+WEIGHTS = (13.292, -10.367, 1.673, 2.429, 0.628, 10.868, -0.084, 0.508, 0.847, -0.312, 4.834,
+           5.346, 0.192, -1.151, 1.284, 1.279, 1.439)
 # "cue near": a time or number the question asks for within this many characters of a
 # question word the sentence names (全长364.6公里, not a length elsewhere in it).
 CUE_DISTANCE = 12
@@ -160,6 +163,9 @@ def sentence_rows(
                          if asked.kind in (WHO, PLACE) else ())
                 if sentence_has_cue(asked.kind, folded_sentence, words, asked.folded):
                     features[2] = 1.0
+    neighbours = slot_neighbours(folded_question)
+    for _, folded_sentence, features in pending:
+        features.append(slot_share(neighbours, folded_sentence))
     return [SentenceRow(row.chunk, row.span, tuple(features))
             for row, (_, _, features) in zip(rows, pending, strict=True)]
 

@@ -92,3 +92,13 @@ def test_earlier_text_joins_the_chunks_before_in_document_order():
     ordinals, texts = [2, 0, 1], ["丙", "甲", "乙"]
     assert earlier_text(ordinals, texts, 2) == "甲\n乙"
     assert earlier_text(ordinals, texts, 0) == ""
+
+
+def test_the_slot_feature_marks_sentences_holding_the_words_beside_the_question_phrase(
+        tokenizer):
+    chunks = [ChunkCandidate("克什米尔马鹿是马鹿的亚种。其外形上最显著的特征是白色的尾巴。",
+                             0, 1.0, 0.9, 2.0)]
+    rows = sentence_rows("克什米尔马鹿在外形上有什么特征？",
+                         {"克什米尔": 6.0, "马鹿": 5.0, "外形": 3.0, "特征": 3.0}, tokenizer, chunks)
+    slot = FEATURES.index("slot")
+    assert [row.features[slot] for row in rows] == [0.0, 1.0]
