@@ -255,16 +255,18 @@ def main() -> None:
     parser.add_argument("--extra", action="append", default=[], choices=EXTRAS,
                         help="add this feature of scripts/sentence_extras.py (tried, not kept)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a qa.highlight constant (e.g. JOIN_ABBREVIATIONS=0)")
+                        help="override a qa.highlight or qa.sentence_choice constant "
+                        "(e.g. JOIN_ABBREVIATIONS=0, CUE_RANGE=2)")
     parser.add_argument("--time", type=int, default=0, metavar="N",
                         help="only time the choice before and the fitted one on N questions")
     args = parser.parse_args()
     tokenizer = Tokenizer(list(load_config(args.config).keywords.user_words))
     for setting in args.set:
         name, value = setting.split("=", 1)
-        if not hasattr(highlight, name):
-            raise SystemExit(f"qa.highlight has no {name}")
-        setattr(highlight, name, type(getattr(highlight, name))(value))
+        module = next((m for m in (highlight, sentence_choice) if hasattr(m, name)), None)
+        if module is None:
+            raise SystemExit(f"neither qa.highlight nor qa.sentence_choice has {name}")
+        setattr(module, name, type(getattr(module, name))(value))
     if args.time:
         timing = time_choices(args.dumps, tokenizer, args.time)
         print(json.dumps(timing))

@@ -13,6 +13,9 @@ them. All work on folded text (qa.normalize.fold):
 - slot gap: both slot neighbours (qa.answer_slot) in the sentence, the first ahead,
   with 1 to GAP characters between them, where the answer would stand;
 - novelty: the share of the sentence's Chinese characters the question lacks;
+- name near: for 谁 and 哪里, a person/organisation or place (jieba.posseg tags of
+  every sentence) that the question lacks, within CUE_DISTANCE characters of a
+  question word the sentence names;
 - cue if time / number / who / place: the answer cue, only for that kind of
   question (question kind x feature interactions in the same softmax model).
 """
@@ -29,7 +32,9 @@ from qa.normalize import fold
 WINDOW = 16
 GAP = 15
 EXTRAS = ("run", "window", "order", "slot gap", "novelty", "cue if time", "cue if number",
-          "cue if who", "cue if place")
+          "cue if who", "cue if place", "name near")
+# jieba part-of-speech tags of a person or organisation (谁) and of a place (哪里).
+_TAGS = {WHO: frozenset({"nr", "nrt", "nrfg", "nt"}), PLACE: frozenset({"ns", "nsf"})}
 
 
 def extra_features(names: list[str], question: str, idf: dict[str, float], tokenizer,
@@ -57,6 +62,8 @@ def extra_features(names: list[str], question: str, idf: dict[str, float], token
             "cue if who": cue if kind == WHO else 0.0,
             "cue if place": cue if kind == PLACE else 0.0,
         }
+        if "name near" in names:
+            values["name near"] = name_near(kind, folded_question, found, folded, tokenizer)
         rows.append([values[name] for name in names])
     return rows
 
@@ -119,3 +126,21 @@ def novelty(question: str, sentence: str) -> float:
     if not characters:
         return 0.0
     return sum(c not in question for c in characters) / len(characters)
+
+
+CUE_DISTANCE = 12
+
+
+def name_near(kind, question: str, found: dict[str, float], sentence: str, tokenizer) -> float:
+    tags = _TAGS.get(kind)
+    if tags is None or not found:
+        return 0.0
+    names = [word for word, flag in tokenizer.tagged_words(sentence)
+             if flag in tags and len(word) > 1 and word not in question]
+    places = [m.start() for term in found for m in re.finditer(re.escape(term), sentence)]
+    for name in names:
+        for m in re.finditer(re.escape(name), sentence):
+            if any(abs(m.start() - p) <= CUE_DISTANCE or abs(m.end() - p) <= CUE_DISTANCE
+                   for p in places):
+                return 1.0
+    return 0.0

@@ -98,7 +98,7 @@ def test_the_slot_feature_marks_sentences_holding_the_words_beside_the_question_
         tokenizer):
     chunks = [ChunkCandidate("克什米尔马鹿是马鹿的亚种。其外形上最显著的特征是白色的尾巴。",
                              0, 1.0, 0.9, 2.0)]
-    rows = sentence_rows("克什米尔马鹿在外形上有什么特征？",
-                         {"克什米尔": 6.0, "马鹿": 5.0, "外形": 3.0, "特征": 3.0}, tokenizer, chunks)
+    idf = {"克什米尔": 6.0, "马鹿": 5.0, "外形": 3.0, "特征": 3.0}
+    rows = sentence_rows("克什米尔马鹿在外形上有什么特征？", idf, tokenizer, chunks)
     slot = FEATURES.index("slot")
     assert [row.features[slot] for row in rows] == [0.0, 1.0]
