@@ -16,6 +16,10 @@ them. All work on folded text (qa.normalize.fold):
 - name near: for 谁 and 哪里, a person/organisation or place (jieba.posseg tags of
   every sentence) that the question lacks, within CUE_DISTANCE characters of a
   question word the sentence names;
+- distinctive bigrams: the share of the question's character bigrams the sentence
+  holds, each weighing the share of the document's candidate sentences without it
+  (as qa.sentence_choice's distinctive characters, over bigrams);
+- distinctive slot: the slot share with each neighbour weighed the same way;
 - cue if time / number / who / place: the answer cue, only for that kind of
   question (question kind x feature interactions in the same softmax model).
 """
@@ -32,7 +36,8 @@ from qa.normalize import fold
 WINDOW = 16
 GAP = 15
 EXTRAS = ("run", "window", "order", "slot gap", "novelty", "cue if time", "cue if number",
-          "cue if who", "cue if place", "name near")
+          "cue if who", "cue if place", "name near", "distinctive bigrams",
+          "distinctive slot")
 # jieba part-of-speech tags of a person or organisation (谁) and of a place (哪里).
 _TAGS = {WHO: frozenset({"nr", "nrt", "nrfg", "nt"}), PLACE: frozenset({"ns", "nsf"})}
 
@@ -46,6 +51,10 @@ def extra_features(names: list[str], question: str, idf: dict[str, float], token
     pieces = [p for p in re.split(r"[^\u3400-\u9fff\uf900-\ufaffa-z0-9]+", cut) if p]
     neighbours = slot_neighbours(folded_question)
     kind = question_kind(question)
+    folded_sentences = [fold(sentence) for sentence in sentences]
+    bigrams = sorted(highlight.question_terms(question))
+    rarity = {term: 1 - sum(term in f for f in folded_sentences) / len(folded_sentences)
+              for term in (*bigrams, *neighbours)}
     rows = []
     for sentence, cue in zip(sentences, cues, strict=True):
         folded = fold(sentence)
@@ -62,6 +71,8 @@ def extra_features(names: list[str], question: str, idf: dict[str, float], token
             "cue if who": cue if kind == WHO else 0.0,
             "cue if place": cue if kind == PLACE else 0.0,
         }
+        values["distinctive bigrams"] = _weighted_share(bigrams, rarity, folded)
+        values["distinctive slot"] = _weighted_share(list(neighbours), rarity, folded)
         if "name near" in names:
             values["name near"] = name_near(kind, folded_question, found, folded, tokenizer)
         rows.append([values[name] for name in names])
@@ -144,3 +155,10 @@ def name_near(kind, question: str, found: dict[str, float], sentence: str, token
                    for p in places):
                 return 1.0
     return 0.0
+
+
+def _weighted_share(terms: list[str], weights: dict[str, float], sentence: str) -> float:
+    total = sum(weights[t] for t in terms)
+    if total <= 0:
+        return 0.0
+    return sum(weights[t] for t in terms if t in sentence) / total
