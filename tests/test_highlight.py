@@ -170,3 +170,13 @@ def test_pieces_cut_where_no_sentence_ends_are_joined(text, sentences, monkeypat
     monkeypatch.setattr(highlight, "JOIN_ABBREVIATIONS", 0)
     if sentences[0].endswith("写作。"):
         assert len(highlight.passage_sentences(text)) == 3
+
+
+def test_definition_questions_and_sentences():
+    from qa.answer_cues import asks_definition, gives_definition
+    assert asks_definition(fold("操场的定义是什么？"))
+    assert asks_definition(fold("什麼是牛車水？"))
+    assert not asks_definition(fold("操场在哪里？"))
+    assert gives_definition(fold("操场是指用以进行步操、阅兵、集会的场地。"))
+    assert gives_definition(fold("蟒鳗是一種鰻魚。"))
+    assert not gives_definition(fold("有盖操场的规模较小。"))

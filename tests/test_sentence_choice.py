@@ -102,3 +102,22 @@ def test_the_slot_feature_marks_sentences_holding_the_words_beside_the_question_
     rows = sentence_rows("克什米尔马鹿在外形上有什么特征？", idf, tokenizer, chunks)
     slot = FEATURES.index("slot")
     assert [row.features[slot] for row in rows] == [0.0, 1.0]
+
+
+def test_a_definition_question_marks_the_sentence_worded_as_one(tokenizer):
+    # CMRC tuning: before the definition feature the second sentence was marked.
+    chunks = [ChunkCandidate("操场，又叫运动场。", 0, 1.0, 0.9, 10.0),
+              ChunkCandidate("操场是指用以进行步操、阅兵、集会的场地。"
+                             "有盖操场的规模较小，且不一定是椭圆形。", 1, 0.8, 0.89, 9.0)]
+    idf = {"操场": 6.0, "定义": 4.0}
+    rows = sentence_rows("操场的定义是什么？", idf, tokenizer, chunks)
+    definition = FEATURES.index("definition")
+    assert [row.features[definition] for row in rows] == [0.0, 1.0, 0.0]
+    assert marked(tokenizer, "操场的定义是什么？", idf, chunks) == \
+        "操场是指用以进行步操、阅兵、集会的场地。"
+    without = WEIGHTS[:definition] + (0.0,) + WEIGHTS[definition + 1:]
+    row = best_row(rows, without)
+    assert chunks[row.chunk].text[row.span[0]:row.span[1]].startswith("有盖操场")
+    # A question not asking for a definition gets no such feature.
+    rows = sentence_rows("操场在哪里？", idf, tokenizer, chunks)
+    assert all(row.features[definition] == 0.0 for row in rows)
