@@ -20,8 +20,6 @@ them. All work on folded text (qa.normalize.fold):
   holds, each weighing the share of the document's candidate sentences without it
   (as qa.sentence_choice's distinctive characters, over bigrams);
 - distinctive slot: the slot share with each neighbour weighed the same way;
-- definition cue: for a question asking what something is (定义, 什么是), the
-  sentence defines (是指, 是一种, 意为, 又称);
 - cue if time / number / who / place: the answer cue, only for that kind of
   question (question kind x feature interactions in the same softmax model).
 """
@@ -39,10 +37,7 @@ WINDOW = 16
 GAP = 15
 EXTRAS = ("run", "window", "order", "slot gap", "novelty", "cue if time", "cue if number",
           "cue if who", "cue if place", "name near", "distinctive bigrams",
-          "distinctive slot", "definition cue")
-# What a question asking for a definition looks like, and a sentence that gives one.
-_DEFINITION_QUESTION = re.compile(r"定义|什么是|指什么|含义|意思|是什么东西")
-_DEFINITION = re.compile(r"是指|指的是|是一[种个门类项位]|定义为|意指|泛指|意为|又称|亦称|简称")
+          "distinctive slot")
 # jieba part-of-speech tags of a person or organisation (谁) and of a place (哪里).
 _TAGS = {WHO: frozenset({"nr", "nrt", "nrfg", "nt"}), PLACE: frozenset({"ns", "nsf"})}
 
@@ -78,8 +73,6 @@ def extra_features(names: list[str], question: str, idf: dict[str, float], token
         }
         values["distinctive bigrams"] = _weighted_share(bigrams, rarity, folded)
         values["distinctive slot"] = _weighted_share(list(neighbours), rarity, folded)
-        values["definition cue"] = float(bool(_DEFINITION_QUESTION.search(folded_question)
-                                              and _DEFINITION.search(folded)))
         if "name near" in names:
             values["name near"] = name_near(kind, folded_question, found, folded, tokenizer)
         rows.append([values[name] for name in names])
