@@ -20,6 +20,8 @@ them. All work on folded text (qa.normalize.fold):
   holds, each weighing the share of the document's candidate sentences without it
   (as qa.sentence_choice's distinctive characters, over bigrams);
 - distinctive slot: the slot share with each neighbour weighed the same way;
+- reason cue: for a question asking why (为什么, 为何, 原因), the sentence gives a
+  cause or purpose (因为, 由于, 因此, 导致, 为了, 因);
 - cue if time / number / who / place: the answer cue, only for that kind of
   question (question kind x feature interactions in the same softmax model).
 """
@@ -37,7 +39,10 @@ WINDOW = 16
 GAP = 15
 EXTRAS = ("run", "window", "order", "slot gap", "novelty", "cue if time", "cue if number",
           "cue if who", "cue if place", "name near", "distinctive bigrams",
-          "distinctive slot")
+          "distinctive slot", "reason cue")
+# A question asking why, and a sentence giving a cause or a purpose.
+_REASON_QUESTION = re.compile(r"为什么|为何|原因|why\b")
+_REASON = re.compile(r"因为|由于|因此|所以|导致|原因|为了|以致|以便|因而|因")
 # jieba part-of-speech tags of a person or organisation (谁) and of a place (哪里).
 _TAGS = {WHO: frozenset({"nr", "nrt", "nrfg", "nt"}), PLACE: frozenset({"ns", "nsf"})}
 
@@ -73,6 +78,8 @@ def extra_features(names: list[str], question: str, idf: dict[str, float], token
         }
         values["distinctive bigrams"] = _weighted_share(bigrams, rarity, folded)
         values["distinctive slot"] = _weighted_share(list(neighbours), rarity, folded)
+        values["reason cue"] = float(bool(_REASON_QUESTION.search(folded_question)
+                                          and _REASON.search(folded)))
         if "name near" in names:
             values["name near"] = name_near(kind, folded_question, found, folded, tokenizer)
         rows.append([values[name] for name in names])
