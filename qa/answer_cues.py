@@ -60,6 +60,22 @@ _ORGANISATION = re.compile(
 )
 
 
+# A question asking what something is, and a sentence that says it (X是指……, X是一种……,
+# X意为……, X又称……).
+_DEFINITION_QUESTION = re.compile(r"定义|什么是|指什么|含义|意思|是什么东西")
+_DEFINITION = re.compile(r"是指|指的是|是一[种个门类项位]|定义为|意指|泛指|意为|又称|亦称|简称")
+
+
+def asks_definition(folded_question: str) -> bool:
+    """Whether a folded question asks what something is (定义, 什么是, 含义)."""
+    return bool(_DEFINITION_QUESTION.search(folded_question))
+
+
+def gives_definition(folded_sentence: str) -> bool:
+    """Whether a folded sentence is worded as a definition (是指, 是一种, 意为, 又称)."""
+    return bool(_DEFINITION.search(folded_sentence))
+
+
 def question_kind(question: str) -> str | None:
     """TIME, NUMBER, WHO or PLACE for a question asking for one; None otherwise."""
     folded = fold(question)

@@ -53,6 +53,9 @@ LEAD_CARRY = 0.7
 CONTEXT_CARRY = 0.7
 # A piece ending in a semicolon is a clause of the sentence it is in, not a sentence.
 SEMICOLON_JOINS = 1
+# A piece cut after a Latin initial (S.G. Tallentyre) or at a mark inside round
+# brackets (牛车水（；）) is joined to the next one.
+JOIN_ABBREVIATIONS = 1
 # Sentences longer than this many characters are cut at commas (0: never). Measured
 # and left off: a shorter mark loses more answers than it makes precise.
 LONG_SENTENCE = 0
@@ -300,6 +303,7 @@ def passage_sentences(text: str) -> list[Span]:
                 _unclosed(text[spans[-1][0] : spans[-1][1]])
                 or text[span[0]] in _CONTINUATION
                 or (SEMICOLON_JOINS and text[spans[-1][1] - 1] in "；;")
+                or (JOIN_ABBREVIATIONS and _false_end(text[spans[-1][0] : spans[-1][1]]))
             ):
                 spans[-1] = (spans[-1][0], span[1])
             else:
@@ -314,6 +318,20 @@ def passage_sentences(text: str) -> list[Span]:
 _OPENERS = "（(《「『“【〔["
 _CLOSERS = "）)》」』”】〕]"
 _CONTINUATION = frozenset("，,、：:）)》」』”】〕]")
+
+
+# A Latin full stop after an initial or a title (S.G. Tallentyre, St. John) ends no
+# sentence.
+_ABBREVIATION_END = re.compile(r"(?:^|[^A-Za-z])(?:[A-Z]|St|Mr|Mrs|Ms|Dr|Jr|Sr|No|vs)\.$")
+
+
+def _false_end(piece: str) -> bool:
+    """Whether a piece of a sentence was cut where no sentence ends: after a Latin
+    initial or title, or at a mark inside round brackets (牛车水（；）是……)."""
+    if _ABBREVIATION_END.search(piece):
+        return True
+    inner = piece.rstrip("）)")
+    return len(inner) < len(piece) and _unclosed(inner)
 
 
 def _unclosed(sentence: str) -> bool:

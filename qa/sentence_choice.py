@@ -29,7 +29,11 @@ answering sentence; its chunk is the passage shown for the document. The feature
 - opening chunk: its chunk is the document's first, where an article (or a news
   report's lead) puts the main facts;
 - cue near: for a question asking when or how many, the sentence has a new time or
-  number within CUE_DISTANCE characters of a question word it names.
+  number within CUE_DISTANCE characters of a question word it names;
+- slot: the share of the question's content next to its question phrase (水深 in
+  水深是多少) that the sentence holds (qa.answer_slot);
+- definition: for a question asking what something is (定义, 什么是), the sentence is
+  worded as a definition (是指, 是一种, 意为; qa.answer_cues).
 
 The weights are a conditional logistic regression (softmax over a question's
 sentences) fitted by scripts/fit_sentence_choice.py on the tuning part of the
@@ -50,20 +54,23 @@ from qa.answer_cues import (
     PLACE,
     TIME,
     WHO,
+    asks_definition,
+    gives_definition,
     mention_spans,
     question_kind,
     sentence_has_cue,
 )
+from qa.answer_slot import slot_neighbours, slot_share
 from qa.highlight import Span, WordSource
 from qa.normalize import fold
 
 FEATURES = ("coverage", "own", "cue", "bigrams", "best chunk", "chunk cosine",
             "chunk keyword", "first", "neighbour", "length", "distinctive",
             "distinctive characters", "lead", "chunk score", "opening chunk",
-            "cue near")
+            "cue near", "slot", "definition")
 # Fitted by scripts/fit_sentence_choice.py (see the module docstring).
-WEIGHTS = (14.699, -11.325, 1.619, 2.614, 0.634, 8.641, -0.285, 0.528, 0.931, -0.348, 5.214,
-           5.98, 0.126, -0.789, 1.373, 1.437)
+WEIGHTS = (13.267, -10.385, 1.679, 2.402, 0.614, 10.716, -0.102, 0.509, 0.872, -0.318, 4.908,
+           5.362, 0.157, -1.118, 1.294, 1.276, 1.434, 2.137)
 # "cue near": a time or number the question asks for within this many characters of a
 # question word the sentence names (全长364.6公里, not a length elsewhere in it).
 CUE_DISTANCE = 12
@@ -160,6 +167,11 @@ def sentence_rows(
                          if asked.kind in (WHO, PLACE) else ())
                 if sentence_has_cue(asked.kind, folded_sentence, words, asked.folded):
                     features[2] = 1.0
+    neighbours = slot_neighbours(folded_question)
+    defining = asks_definition(folded_question)
+    for _, folded_sentence, features in pending:
+        features.append(slot_share(neighbours, folded_sentence))
+        features.append(1.0 if defining and gives_definition(folded_sentence) else 0.0)
     return [SentenceRow(row.chunk, row.span, tuple(features))
             for row, (_, _, features) in zip(rows, pending, strict=True)]
 

@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from sentence_extras import EXTRAS, extra_features  # noqa: E402
 from sentence_failures import document_candidates, tuning_part  # noqa: E402
 
 from qa import highlight, passage_choice, sentence_choice  # noqa: E402
@@ -77,6 +78,7 @@ def question_table(row: dict, tokenizer: Tokenizer) -> dict:
               for r in rows]
     shown, (start, end) = before_choice(row["question"], row["idf"], tokenizer, found)
     return {"question": row["question"], "kind": answer_kind(row["question"]),
+            "idf": row["idf"],
             "sentences": [chunks[r.chunk].text[r.span[0]:r.span[1]] for r in rows],
             "answer": answers[0],
             "chunks": np.array([r.chunk for r in rows]),
@@ -130,6 +132,16 @@ def add_sentence_cosine(tables: list[dict], config_path: str) -> None:
                                        (cosines - cosines.max())[:, None]])
 
 
+def add_extras(tables: list[dict], names: list[str], tokenizer: Tokenizer) -> None:
+    """Append the named features of scripts/sentence_extras.py (tried, not kept)."""
+    cue = FEATURES.index("cue")
+    for table in tables:
+        extra = extra_features(names, table["question"], table["idf"], tokenizer,
+                               table["sentences"], table["features"][:, cue].tolist())
+        table["features"] = np.hstack([table["features"],
+                                       np.array(extra).reshape(len(extra), len(names))])
+
+
 def fit(tables: list[dict], iterations: int = 1500, l2: float = 1e-3,
         prior: np.ndarray | None = None, scale: np.ndarray | None = None) -> np.ndarray:
     """Weights maximising the softmax probability of the answer-holding sentences
@@ -145,16 +157,16 @@ def fit(tables: list[dict], iterations: int = 1500, l2: float = 1e-3,
     y = np.concatenate([t["labels"] for t in usable])
     weights = np.zeros(x.shape[1])
     moment, velocity = np.zeros_like(weights), np.zeros_like(weights)
+    starts = segments[:-1]
+    sizes = np.diff(segments)
     for step in range(1, iterations + 1):
         logits = x @ weights
         gradient = l2 * (weights - target)
-        probabilities = np.empty_like(logits)
-        posterior = np.zeros_like(logits)
-        for start, end in zip(segments[:-1], segments[1:], strict=True):
-            part = np.exp(logits[start:end] - logits[start:end].max())
-            probabilities[start:end] = part / part.sum()
-            held = part * y[start:end]
-            posterior[start:end] = held / held.sum()
+        # Softmax within each question's segment, all segments at once.
+        part = np.exp(logits - np.repeat(np.maximum.reduceat(logits, starts), sizes))
+        probabilities = part / np.repeat(np.add.reduceat(part, starts), sizes)
+        held = part * y
+        posterior = held / np.repeat(np.add.reduceat(held, starts), sizes)
         gradient += x.T @ (probabilities - posterior) / len(usable)
         moment = 0.9 * moment + 0.1 * gradient
         velocity = 0.999 * velocity + 0.001 * gradient**2
@@ -240,10 +252,21 @@ def main() -> None:
                         help="leave this feature out (fit without it)")
     parser.add_argument("--tables", type=Path, help="pickle of the feature tables: read "
                         "if it exists, else written (delete it after changing features)")
+    parser.add_argument("--extra", action="append", default=[], choices=EXTRAS,
+                        help="add this feature of scripts/sentence_extras.py (tried, not kept)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a qa.highlight or qa.sentence_choice constant "
+                        "(e.g. JOIN_ABBREVIATIONS=0, CUE_RANGE=2)")
     parser.add_argument("--time", type=int, default=0, metavar="N",
                         help="only time the choice before and the fitted one on N questions")
     args = parser.parse_args()
     tokenizer = Tokenizer(list(load_config(args.config).keywords.user_words))
+    for setting in args.set:
+        name, value = setting.split("=", 1)
+        module = next((m for m in (highlight, sentence_choice) if hasattr(m, name)), None)
+        if module is None:
+            raise SystemExit(f"neither qa.highlight nor qa.sentence_choice has {name}")
+        setattr(module, name, type(getattr(module, name))(value))
     if args.time:
         timing = time_choices(args.dumps, tokenizer, args.time)
         print(json.dumps(timing))
@@ -256,11 +279,12 @@ def main() -> None:
         parts, counts = read_tables(args.dumps, tokenizer)
         if args.tables:
             args.tables.write_bytes(pickle.dumps((parts, counts)))
+    names = (*FEATURES, *args.extra)
+    if args.extra:
+        add_extras([t for tables in parts.values() for t in tables], args.extra, tokenizer)
     if args.cosine:
         add_sentence_cosine([t for tables in parts.values() for t in tables], args.config)
-        names = (*FEATURES, "sentence cosine")
-    else:
-        names = FEATURES
+        names = (*names, "sentence cosine")
     tuning = [t for (_, name), tables in parts.items() if name == "tuning" for t in tables]
     keep = np.array([name not in args.drop for name in names], dtype=float)
     for table in tuning:
@@ -300,6 +324,10 @@ def main() -> None:
         print(f"{stem:16s} {name:9s} {n:9d} {right / n:8.4f} {today / n:6.4f} "
               f"{fitted / n:6.4f} {today / right:9.4f} {fitted / right:10.4f} "
               f"{reachable / right:8.4f}")
+    pooled_hits = sum(hits(t, weights) for t in tuning)
+    report["tuning pooled fitted / recall@1"] = pooled_hits / len(tuning)
+    print(f"tuning part pooled: {len(tuning)} right documents, fitted / recall@1 "
+          f"{pooled_hits / len(tuning):.4f}")
     failures: Counter[str] = Counter()
     shown = 0
     for table in tuning:

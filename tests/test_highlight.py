@@ -149,3 +149,34 @@ def test_a_clause_ending_in_a_semicolon_stays_in_its_sentence(monkeypatch):
         "这套历法将一年分为20旬；每旬各有其守护神。", "此外另有太阳历。"]
     monkeypatch.setattr(highlight, "SEMICOLON_JOINS", 0)
     assert len(highlight.passage_sentences(text)) == 3
+
+
+@pytest.mark.parametrize("text, sentences", [
+    # A Latin initial or title is no sentence end (CMRC trial: the answer 是伊夫林……以笔名
+    # S.G. Tallentyre写作的一部作品 was cut in two).
+    ("霍尔以笔名S.G. Tallentyre写作。这本书出版于1906年。",
+     ["霍尔以笔名S.G. Tallentyre写作。", "这本书出版于1906年。"]),
+    ("两旁摆著St. Felix of Valois的雕像。内部复杂。",
+     ["两旁摆著St. Felix of Valois的雕像。", "内部复杂。"]),
+    # A mark inside round brackets ends nothing.
+    ("牛车水（；）是新加坡的唐人街。1330年汪大渊到访。",
+     ["牛车水（；）是新加坡的唐人街。", "1330年汪大渊到访。"]),
+    # Real ends stay: a full stop after a word, a quotation that closes.
+    ("It was good. Then he left.", ["It was good.", "Then he left."]),
+    ("他说：“好。”我走了。", ["他说：“好。”", "我走了。"]),
+])
+def test_pieces_cut_where_no_sentence_ends_are_joined(text, sentences, monkeypatch):
+    assert [text[s:e] for s, e in highlight.passage_sentences(text)] == sentences
+    monkeypatch.setattr(highlight, "JOIN_ABBREVIATIONS", 0)
+    if sentences[0].endswith("写作。"):
+        assert len(highlight.passage_sentences(text)) == 3
+
+
+def test_definition_questions_and_sentences():
+    from qa.answer_cues import asks_definition, gives_definition
+    assert asks_definition(fold("操场的定义是什么？"))
+    assert asks_definition(fold("什麼是牛車水？"))
+    assert not asks_definition(fold("操场在哪里？"))
+    assert gives_definition(fold("操场是指用以进行步操、阅兵、集会的场地。"))
+    assert gives_definition(fold("蟒鳗是一種鰻魚。"))
+    assert not gives_definition(fold("有盖操场的规模较小。"))

@@ -92,3 +92,32 @@ def test_earlier_text_joins_the_chunks_before_in_document_order():
     ordinals, texts = [2, 0, 1], ["丙", "甲", "乙"]
     assert earlier_text(ordinals, texts, 2) == "甲\n乙"
     assert earlier_text(ordinals, texts, 0) == ""
+
+
+def test_the_slot_feature_marks_sentences_holding_the_words_beside_the_question_phrase(
+        tokenizer):
+    chunks = [ChunkCandidate("克什米尔马鹿是马鹿的亚种。其外形上最显著的特征是白色的尾巴。",
+                             0, 1.0, 0.9, 2.0)]
+    idf = {"克什米尔": 6.0, "马鹿": 5.0, "外形": 3.0, "特征": 3.0}
+    rows = sentence_rows("克什米尔马鹿在外形上有什么特征？", idf, tokenizer, chunks)
+    slot = FEATURES.index("slot")
+    assert [row.features[slot] for row in rows] == [0.0, 1.0]
+
+
+def test_a_definition_question_marks_the_sentence_worded_as_one(tokenizer):
+    # CMRC tuning: before the definition feature the second sentence was marked.
+    chunks = [ChunkCandidate("操场，又叫运动场。", 0, 1.0, 0.9, 10.0),
+              ChunkCandidate("操场是指用以进行步操、阅兵、集会的场地。"
+                             "有盖操场的规模较小，且不一定是椭圆形。", 1, 0.8, 0.89, 9.0)]
+    idf = {"操场": 6.0, "定义": 4.0}
+    rows = sentence_rows("操场的定义是什么？", idf, tokenizer, chunks)
+    definition = FEATURES.index("definition")
+    assert [row.features[definition] for row in rows] == [0.0, 1.0, 0.0]
+    assert marked(tokenizer, "操场的定义是什么？", idf, chunks) == \
+        "操场是指用以进行步操、阅兵、集会的场地。"
+    without = WEIGHTS[:definition] + (0.0,) + WEIGHTS[definition + 1:]
+    row = best_row(rows, without)
+    assert chunks[row.chunk].text[row.span[0]:row.span[1]].startswith("有盖操场")
+    # A question not asking for a definition gets no such feature.
+    rows = sentence_rows("操场在哪里？", idf, tokenizer, chunks)
+    assert all(row.features[definition] == 0.0 for row in rows)
