@@ -6,14 +6,16 @@
 
 `collect` embeds real text with the configured model (through the embedding cache, so a
 second run only adds what is new): the chunks of the CMRC 2018 and DRCD paragraphs as
-the indexer cuts them, then their sentences and clauses until `--passages` texts or
-`--seconds` of embedding; and a seeded sample of their questions. It writes
-artifacts/ann-vectors.npz. `measure` searches those vectors exactly (the truth) and with
-each candidate index (FAISS IVF-Flat, IVF-SQ8, HNSW, flat SQ8, and the index the engine
-would build, `qa.index.vectors`), one thread, one question at a time as the server asks,
-and prints recall@10 against exact search, query p50/p95, build/train time and memory
-per vector. Random vectors make every ANN look bad; these are the model's own. `speed`
-times exact and approximate search by archive size on random vectors (time only).
+the indexer cuts them, then their sentences and clauses, then runs of two and three
+consecutive sentences, until `--passages` texts or `--seconds` of embedding; and a
+seeded sample of their questions. It writes artifacts/ann-vectors.npz. `measure`
+searches those vectors exactly (the truth) and with each candidate index (FAISS
+IVF-Flat, IVF-SQ8, HNSW, flat SQ8, and the index the engine would build,
+`qa.index.vectors`; `--engine-only` for the engine's alone), one thread, one question
+at a time as the server asks, and prints recall@10 against exact search, query
+p50/p95, build/train time and memory per vector. Random vectors make every ANN look
+bad; these are the model's own. `speed` times exact and approximate search by archive
+size on random vectors (time only).
 """
 
 from __future__ import annotations
@@ -60,6 +62,14 @@ def real_texts(config, limit: int) -> tuple[list[str], list[str]]:
     for document in evalset.documents:
         for piece in _PIECES.findall(document.text):
             passages[piece.strip()] = None
+    # Then runs of two and three consecutive sentences: passage-sized real text, for
+    # archives larger than the sets' own chunks and sentences.
+    for width in (2, 3):
+        for document in evalset.documents:
+            sentences = [s.strip() for s in re.split(r"(?<=[。！？])", document.text)
+                         if len(s.strip()) >= 8]
+            for start in range(len(sentences) - width + 1):
+                passages["".join(sentences[start:start + width])] = None
     questions = [q.question for q in evalset.questions]
     return list(passages)[:limit], questions
 
@@ -217,7 +227,8 @@ def measure(args) -> int:
                             **timing(times),
                             "build_s": 0.0, "bytes_per_vector": dimension * 4 + 8})
         print(json.dumps(rows[-1]), flush=True)
-        for name, make, settings in candidates(dimension, count):
+        for name, make, settings in ([] if args.engine_only
+                                     else candidates(dimension, count)):
             started = time.perf_counter()
             index = make()
             index.train(passages)  # a flat or HNSW index trains its quantiser only
@@ -323,6 +334,8 @@ def main() -> int:
     step.add_argument("--vectors", type=Path, default=VECTORS)
     step.add_argument("--cache-vectors", type=Path,
                       help="add every vector of this embedding cache to the passages")
+    step.add_argument("--engine-only", action="store_true",
+                      help="measure exact search and the engine's index only")
     step.add_argument("--sizes", type=int, nargs="*",
                       help="also measure on the first N passages (default: all)")
     step.add_argument("--json", dest="json_out", type=Path,
