@@ -120,6 +120,34 @@ def test_a_crash_between_the_two_commits_is_repaired_on_the_next_open(config, mo
         reopened.close()
 
 
+def test_a_crash_inside_the_tantivy_commit_is_repaired_on_the_next_open(config):
+    """A writer killed inside tantivy's commit leaves the files it wrote (a deletion
+    bitset named by the commit's opstamp, listed as managed) without the meta that
+    would use them; the next catch-up makes the same commit and must not collide."""
+    engine = LocalEngine(config)
+    engine.commit([put("a", "景德镇陶瓷产业。"), put("b", "宜宾白酒产业。")])
+    folder = engine.store_dir / tantivy_keywords.FOLDER
+    before = engine.store_dir / "before.tantivy"
+    shutil.copytree(folder, before)
+    removed = engine.commit([RemoveDocument("a")])
+    engine.close()
+    written = {p.name for p in folder.iterdir()} - {p.name for p in before.iterdir()}
+    assert any(name.endswith(".del") for name in written)
+    # Back to the state before that commit, plus what the killed writer left behind.
+    for name in written | {".managed.json"}:
+        shutil.copy(folder / name, before / name)
+    shutil.rmtree(folder)
+    before.rename(folder)
+    assert held_generation(engine) == removed.generation - 1
+    reopened = LocalEngine(config)
+    try:
+        assert held_generation(reopened) == removed.generation
+        assert found(reopened, "景德镇陶瓷") == []
+        assert found(reopened, "宜宾白酒") != []
+    finally:
+        reopened.close()
+
+
 def test_a_missing_or_damaged_index_is_rebuilt_from_the_store(config, engine):
     ids = engine.commit([put("a", "宜宾白酒产业。")]).chunk_ids["a"]
     folder = engine.store_dir / tantivy_keywords.FOLDER

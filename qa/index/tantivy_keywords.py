@@ -119,6 +119,10 @@ def _writing(index: tantivy.Index, heap: int) -> Iterator[tantivy.IndexWriter]:
     """A writer for the block; dropped at the end (which releases tantivy's own lock),
     its uncommitted changes discarded if the block fails."""
     writer = index.writer(heap_size=heap, num_threads=1)
+    # A writer killed inside its commit leaves the files it wrote (listed as managed,
+    # used by no meta); the same commit made again would collide with them
+    # (FileAlreadyExists). tantivy collects such files after its own commits too.
+    writer.garbage_collect_files()
     try:
         yield writer
     except BaseException:
