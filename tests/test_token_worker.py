@@ -151,3 +151,28 @@ def test_a_worker_ends_itself_when_its_parent_is_killed(tmp_path):
         parent.kill()
         parent.wait()
         parent.stdout.close()
+
+
+@pytest.mark.parametrize("parent_alive", [True, False])
+def test_a_worker_ends_itself_once_the_process_that_started_it_is_gone(parent_alive):
+    """The parent's pid is handed to the worker by the parent: a parent killed while the
+    worker was still starting (the worker then already belongs to another process) must
+    not leave it waiting for work forever, holding the parent's pipes."""
+    import subprocess
+    import sys
+    import time
+
+    parent = os.getpid() if parent_alive else 1
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom qa.index import token_worker\n"
+         f"token_worker._start((), {parent})\ntime.sleep(60)"],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        if parent_alive:
+            time.sleep(3)
+            assert child.poll() is None
+        else:
+            assert child.wait(timeout=30) == 0
+    finally:
+        child.kill()
+        child.wait()

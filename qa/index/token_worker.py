@@ -24,9 +24,11 @@ from qa.tokenizer import Tokenizer
 _tokenizer: Tokenizer | None = None
 
 
-def _start(user_words: tuple[str, ...]) -> None:
+def _start(user_words: tuple[str, ...], parent: int) -> None:
     global _tokenizer
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    # `parent` comes from the parent itself: one killed while this process was still
+    # starting has already left it to another, so os.getppid() here would not be it.
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     _tokenizer = Tokenizer(user_words)
     _tokenizer.load()
 
@@ -58,7 +60,7 @@ class TokenWorker:
             # in whatever state they are in.
             self._pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start, initargs=(self._user_words,))
+                initializer=_start, initargs=(self._user_words, os.getpid()))
         try:
             return self._pool.submit(_tokens, texts)
         except BrokenProcessPool as exc:
