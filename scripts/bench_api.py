@@ -112,6 +112,19 @@ def server_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_ticks(proc_stat: str) -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs together, from the `cpu` line of /proc/stat
+    (idle and iowait are not busy; guest time is already counted in user)."""
+    fields = [int(value) for value in proc_stat.splitlines()[0].split()[1:9]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int], cpus: int) -> float:
+    """How many of the machine's `cpus` were busy on average between two cpu_ticks."""
+    total = after[1] - before[1]
+    return round(cpus * (after[0] - before[0]) / total, 2) if total > 0 else 0.0
+
+
 def parse_smaps_rollup(text: str) -> dict[str, int]:
     """The `Name:  N kB` lines of /proc/PID/smaps_rollup as {name: kB} (the first line,
     the address range of the rollup, is skipped)."""
@@ -241,9 +254,19 @@ def measure(processes: list[subprocess.Popen], servers: list[tuple[str, int]],
     levels = []
     for clients in args.concurrency:
         cpu_before = sum(server_cpu_seconds(p.pid) for p in processes)
+        client_before = sum(os.times()[:2])
+        machine_before = cpu_ticks(Path("/proc/stat").read_text())
+        started = time.perf_counter()
         level = run_level(servers, questions, clients, args.requests, args.seconds,
                           args.top_k)
+        wall = time.perf_counter() - started
         cpu = sum(server_cpu_seconds(p.pid) for p in processes) - cpu_before
+        machine = cpu_ticks(Path("/proc/stat").read_text())
+        # Cores used on average: by the servers, by this client, and by the whole machine
+        # (the rest is other people's work, which the servers' share depends on).
+        level["server_cores"] = round(cpu / wall, 2)
+        level["client_cores"] = round((sum(os.times()[:2]) - client_before) / wall, 2)
+        level["machine_busy_cores"] = busy_cores(machine_before, machine, os.cpu_count())
         if level["requests"]:
             level["server_cpu_ms_per_request"] = round(
                 1000 * cpu / (level["requests"] + level["errors"]), 1)
@@ -254,16 +277,20 @@ def measure(processes: list[subprocess.Popen], servers: list[tuple[str, int]],
 
 def print_tables(levels: list[dict]) -> None:
     print("| concurrency | requests | requests/s | p50 ms | p95 ms | p99 ms | errors "
-          "| server took_ms p50 | server CPU ms/request (all servers) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| server took_ms p50 | server CPU ms/request (all servers) "
+          "| cores used: servers / client / whole machine |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for level in levels:
+        cores = (f"{level['server_cores']} / {level['client_cores']} / "
+                 f"{level['machine_busy_cores']}")
         if not level["requests"]:
-            print(f"| {level['concurrency']} | 0 | — | — | — | — | {level['errors']} | — | — |")
+            print(f"| {level['concurrency']} | 0 | — | — | — | — | {level['errors']} | — | — "
+                  f"| {cores} |")
             continue
         print(f"| {level['concurrency']} | {level['requests']} | {level['requests_per_s']} "
               f"| {level['p50_ms']} | {level['p95_ms']} | {level['p99_ms']} "
               f"| {level['errors']} | {level['took_ms_p50']} "
-              f"| {level['server_cpu_ms_per_request']} |")
+              f"| {level['server_cpu_ms_per_request']} | {cores} |")
     memory = levels[-1]["memory"] if levels else []
     print("\nmemory after the run (MB; PSS_anon + PSS_file = PSS):\n")
     print("| server | RSS | PSS | PSS anon | PSS file | shared clean | peak RSS |")

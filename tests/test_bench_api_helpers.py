@@ -75,3 +75,13 @@ def test_index_files_are_sized_in_the_live_store_relative_to_the_config(tmp_path
     assert bench_api.index_files(config) == {"keywords.tantivy": 1.5, "vectors-7.faiss": 2.0}
     config.write_text("index_dir: elsewhere\n")
     assert bench_api.index_files(config) == {}
+
+
+def test_busy_cores_leave_out_idle_and_iowait():
+    before = bench_api.cpu_ticks("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n")
+    after = bench_api.cpu_ticks("cpu  250 0 100 850 100 0 0 0 0 0\n")
+    assert before == (150, 1000)
+    assert after == (350, 1300)
+    # 200 busy ticks of 300 on 2 CPUs: 1.33 cores busy on average
+    assert bench_api.busy_cores(before, after, 2) == 1.33
+    assert bench_api.busy_cores(after, after, 2) == 0.0
