@@ -1,18 +1,23 @@
 """Throughput and latency of `POST /api/ask` against a real `qa serve`, at several
 concurrency levels.
 
-Starts `qa serve` on a free loopback port with the given config (its index must exist:
-run `qa index` first), waits for it to listen and sends a few warm-up questions. Then,
-for each concurrency level, that many clients (threads, each with its own keep-alive
-connection) send questions in turn until together they have sent `-n` requests or
-`--seconds` have passed. Latency is the client's wall time, question embedding and
-JSON included. The server's CPU seconds (from /proc) are read around each level, so
-CPU ms per request is the server's own work. Prints a table and writes JSON; stops the
-server with SIGTERM. Only 127.0.0.1.
+Starts `--processes` N `qa serve` processes (default 1), each on its own free loopback
+port with the given config (its index must exist: run `qa index` first; the processes
+read the same index folder), waits until all listen and sends each a few warm-up
+questions. Then, for each concurrency level, that many clients (threads, each with its
+own keep-alive connection to every server) send questions in turn, spread round-robin
+over the servers as a reverse proxy would, until together they have sent `-n` requests
+or `--seconds` have passed. Latency is the client's wall time, question embedding and
+JSON included. The servers' CPU seconds (from /proc) are read around each level and
+summed, so CPU ms per request is the servers' own work; after each level each server's
+memory is read from /proc/PID/smaps_rollup (RSS, and PSS, which splits pages shared
+between processes among them) and /proc/PID/status (peak RSS). Prints tables and writes
+JSON; stops every server with SIGTERM (SIGKILL if it has not exited 30 s later), also on
+Ctrl-C or an error. Only 127.0.0.1.
 
     .venv/bin/python scripts/bench_api.py [--config config.yaml] [--concurrency 1 4 8] \
         [-n 400] [--seconds 30] [--questions benchmarks/shipped_dev_questions.jsonl] \
-        [--json artifacts/bench_api.json]
+        [--processes 1] [--json artifacts/bench_api.json]
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 FALLBACK_QUESTIONS = [
     "2021年宜宾白酒产业的营业收入是多少？",
@@ -36,33 +43,61 @@ FALLBACK_QUESTIONS = [
     "What did Wuzhou do for its digital economy?",
 ]
 WARM_UP = 5
+STOP_SECONDS = 30.0
+# The smaps_rollup fields kept (kB): RSS, PSS and how PSS splits into anonymous memory
+# (the process's own heap: FAISS vectors, Python objects) and file pages (mapped files:
+# tantivy's postings, libraries), and what is shared or private.
+MEMORY_FIELDS = ("Rss", "Pss", "Pss_Anon", "Pss_File", "Shared_Clean", "Shared_Dirty",
+                 "Private_Clean", "Private_Dirty")
 
 
-def start_server(config: Path, timeout: float, checkout: Path = REPO
-                 ) -> tuple[subprocess.Popen, str]:
-    """`qa serve --port 0` in a child process run from `checkout`, and its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "serve", "--config", str(config),
-         "--host", "127.0.0.1", "--port", "0"],
-        cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env=os.environ | {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
-    )
-    found: list[str] = []
+def start_servers(config: Path, count: int, timeout: float, checkout: Path = REPO
+                  ) -> list[tuple[subprocess.Popen, str]]:
+    """`count` processes of `qa serve --port 0` run from `checkout`, all started at once,
+    and their URLs, once every one listens. Stops them all if one does not start."""
+    processes: list[subprocess.Popen] = []
+    found: list[list[str]] = []
 
-    def read() -> None:
+    def read(process: subprocess.Popen, urls: list[str]) -> None:
         for line in process.stdout:
-            if line.startswith("serving on ") and not found:
-                found.append(line.split()[2])
+            if line.startswith("serving on ") and not urls:
+                urls.append(line.split()[2])
 
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while not found and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if not found:
-        process.kill()
-        process.wait(10)
-        raise SystemExit("qa serve did not start (is the index built? run `qa index`)")
-    return process, found[0]
+    try:
+        for _ in range(count):
+            process = subprocess.Popen(
+                [sys.executable, "-m", "qa.cli", "serve", "--config", str(config),
+                 "--host", "127.0.0.1", "--port", "0"],
+                cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                env=os.environ | {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+            )
+            processes.append(process)
+            found.append([])
+            threading.Thread(target=read, args=(process, found[-1]), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while (not all(found) and all(p.poll() is None for p in processes)
+               and time.monotonic() < deadline):
+            time.sleep(0.1)
+        if not all(found):
+            raise SystemExit("qa serve did not start (is the index built? run `qa index`)")
+    except BaseException:
+        stop_servers(processes)
+        raise
+    return [(process, urls[0]) for process, urls in zip(processes, found, strict=True)]
+
+
+def stop_servers(processes: list[subprocess.Popen], grace: float = STOP_SECONDS) -> None:
+    """SIGTERM to every process, then wait for each (bounded); SIGKILL any still running."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -77,6 +112,57 @@ def server_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_ticks(proc_stat: str) -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs together, from the `cpu` line of /proc/stat
+    (idle and iowait are not busy; guest time is already counted in user)."""
+    fields = [int(value) for value in proc_stat.splitlines()[0].split()[1:9]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int], cpus: int) -> float:
+    """How many of the machine's `cpus` were busy on average between two cpu_ticks."""
+    total = after[1] - before[1]
+    return round(cpus * (after[0] - before[0]) / total, 2) if total > 0 else 0.0
+
+
+def parse_smaps_rollup(text: str) -> dict[str, int]:
+    """The `Name:  N kB` lines of /proc/PID/smaps_rollup as {name: kB} (the first line,
+    the address range of the rollup, is skipped)."""
+    sizes = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        parts = value.split()
+        if len(parts) == 2 and parts[1] == "kB" and parts[0].isdigit():
+            sizes[name.strip()] = int(parts[0])
+    return sizes
+
+
+def process_memory(pid: int) -> dict[str, float]:
+    """RSS, PSS and their parts (MB) and the peak RSS so far (VmHWM, MB) of a process."""
+    rollup = parse_smaps_rollup(Path(f"/proc/{pid}/smaps_rollup").read_text())
+    status = parse_smaps_rollup(Path(f"/proc/{pid}/status").read_text())
+    memory = {f"{name.lower()}_mb": round(rollup[name] / 1024, 1)
+              for name in MEMORY_FIELDS if name in rollup}
+    memory["peak_rss_mb"] = round(status.get("VmHWM", 0) / 1024, 1)
+    return memory
+
+
+def index_files(config: Path) -> dict[str, float]:
+    """MB on disk of each file or folder of the config's live local store (the vectors,
+    the chunk store, the keyword index), to set the servers' memory against."""
+    settings = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    index_dir = config.parent / settings.get("index_dir", "embeddings/index")
+    current = index_dir / "CURRENT"
+    if not current.is_file():
+        return {}
+    store = index_dir / current.read_text(encoding="utf-8").strip()
+    sizes = {}
+    for entry in sorted(store.glob("*")):
+        files = [entry] if entry.is_file() else [f for f in entry.rglob("*") if f.is_file()]
+        sizes[entry.name] = round(sum(f.stat().st_size for f in files) / 2**20, 1)
+    return sizes
+
+
 def ask(connection: http.client.HTTPConnection, question: str, top_k: int
         ) -> tuple[int, bytes]:
     body = json.dumps({"question": question, "top_k": top_k}).encode()
@@ -86,18 +172,21 @@ def ask(connection: http.client.HTTPConnection, question: str, top_k: int
     return response.status, response.read()
 
 
-def run_level(host: str, port: int, questions: list[str], clients: int, requests: int,
-              seconds: float, top_k: int) -> dict:
-    """`clients` threads asking until `requests` are sent or `seconds` have passed."""
+def run_level(servers: list[tuple[str, int]], questions: list[str], clients: int,
+              requests: int, seconds: float, top_k: int) -> dict:
+    """`clients` threads asking until `requests` are sent or `seconds` have passed; the
+    n-th request goes to server n mod len(servers)."""
     lock = threading.Lock()
     latencies: list[float] = []
     took: list[float] = []
     errors: list[str] = []
     sent = [0]
+    per_server = [0] * len(servers)
     deadline = time.monotonic() + seconds
 
     def client(number: int) -> None:
-        connection = http.client.HTTPConnection(host, port, timeout=60)
+        connections = [http.client.HTTPConnection(host, port, timeout=60)
+                       for host, port in servers]
         try:
             while time.monotonic() < deadline:
                 with lock:
@@ -105,15 +194,18 @@ def run_level(host: str, port: int, questions: list[str], clients: int, requests
                         return
                     index = sent[0]
                     sent[0] += 1
+                    target = index % len(servers)
+                    per_server[target] += 1
                 question = questions[(index + number) % len(questions)]
                 started = time.perf_counter()
                 try:
-                    status, payload = ask(connection, question, top_k)
+                    status, payload = ask(connections[target], question, top_k)
                 except (OSError, http.client.HTTPException) as exc:
                     with lock:
                         errors.append(type(exc).__name__)
-                    connection.close()
-                    connection = http.client.HTTPConnection(host, port, timeout=60)
+                    connections[target].close()
+                    connections[target] = http.client.HTTPConnection(*servers[target],
+                                                                     timeout=60)
                     continue
                 elapsed = (time.perf_counter() - started) * 1000
                 with lock:
@@ -123,9 +215,12 @@ def run_level(host: str, port: int, questions: list[str], clients: int, requests
                     else:
                         errors.append(str(status))
         finally:
-            connection.close()
+            for connection in connections:
+                connection.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    # Daemon threads: a Ctrl-C during a level stops the servers and exits without them.
+    threads = [threading.Thread(target=client, args=(n,), daemon=True)
+               for n in range(clients)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -133,16 +228,81 @@ def run_level(host: str, port: int, questions: list[str], clients: int, requests
         thread.join()
     wall = time.perf_counter() - started
     if not latencies:
-        return {"concurrency": clients, "requests": 0, "errors": len(errors)}
+        return {"concurrency": clients, "requests": 0, "errors": len(errors),
+                "per_server": per_server}
     return {
         "concurrency": clients, "requests": len(latencies), "errors": len(errors),
         "error_kinds": sorted(set(errors)), "seconds": round(wall, 2),
+        "per_server": per_server,
         "requests_per_s": round(len(latencies) / wall, 1),
         "p50_ms": round(percentile(latencies, 0.50), 1),
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "p99_ms": round(percentile(latencies, 0.99), 1),
         "took_ms_p50": round(percentile(took, 0.50), 1),
     }
+
+
+def measure(processes: list[subprocess.Popen], servers: list[tuple[str, int]],
+            questions: list[str], args: argparse.Namespace) -> list[dict]:
+    """Warm every server up, then run each concurrency level; CPU summed over the servers,
+    memory read per server after each level."""
+    for host, port in servers:
+        warm = http.client.HTTPConnection(host, port, timeout=60)
+        for question in questions[:WARM_UP]:
+            ask(warm, question, args.top_k)
+        warm.close()
+    levels = []
+    for clients in args.concurrency:
+        cpu_before = sum(server_cpu_seconds(p.pid) for p in processes)
+        client_before = sum(os.times()[:2])
+        machine_before = cpu_ticks(Path("/proc/stat").read_text())
+        started = time.perf_counter()
+        level = run_level(servers, questions, clients, args.requests, args.seconds,
+                          args.top_k)
+        wall = time.perf_counter() - started
+        cpu = sum(server_cpu_seconds(p.pid) for p in processes) - cpu_before
+        machine = cpu_ticks(Path("/proc/stat").read_text())
+        # Cores used on average: by the servers, by this client, and by the whole machine
+        # (the rest is other people's work, which the servers' share depends on).
+        level["server_cores"] = round(cpu / wall, 2)
+        level["client_cores"] = round((sum(os.times()[:2]) - client_before) / wall, 2)
+        level["machine_busy_cores"] = busy_cores(machine_before, machine, os.cpu_count())
+        if level["requests"]:
+            level["server_cpu_ms_per_request"] = round(
+                1000 * cpu / (level["requests"] + level["errors"]), 1)
+        level["memory"] = [process_memory(p.pid) for p in processes]
+        levels.append(level)
+    return levels
+
+
+def print_tables(levels: list[dict]) -> None:
+    print("| concurrency | requests | requests/s | p50 ms | p95 ms | p99 ms | errors "
+          "| server took_ms p50 | server CPU ms/request (all servers) "
+          "| cores used: servers / client / whole machine |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for level in levels:
+        cores = (f"{level['server_cores']} / {level['client_cores']} / "
+                 f"{level['machine_busy_cores']}")
+        if not level["requests"]:
+            print(f"| {level['concurrency']} | 0 | — | — | — | — | {level['errors']} | — | — "
+                  f"| {cores} |")
+            continue
+        print(f"| {level['concurrency']} | {level['requests']} | {level['requests_per_s']} "
+              f"| {level['p50_ms']} | {level['p95_ms']} | {level['p99_ms']} "
+              f"| {level['errors']} | {level['took_ms_p50']} "
+              f"| {level['server_cpu_ms_per_request']} | {cores} |")
+    memory = levels[-1]["memory"] if levels else []
+    print("\nmemory after the run (MB; PSS_anon + PSS_file = PSS):\n")
+    print("| server | RSS | PSS | PSS anon | PSS file | shared clean | peak RSS |")
+    print("|---|---|---|---|---|---|---|")
+    for number, row in enumerate(memory, 1):
+        print(f"| {number} | {row['rss_mb']} | {row['pss_mb']} | {row['pss_anon_mb']} "
+              f"| {row['pss_file_mb']} | {row['shared_clean_mb']} | {row['peak_rss_mb']} |")
+    if len(memory) > 1:
+        total = {key: round(sum(row[key] for row in memory), 1) for key in memory[0]}
+        print(f"| sum | {total['rss_mb']} | {total['pss_mb']} | {total['pss_anon_mb']} "
+              f"| {total['pss_file_mb']} | {total['shared_clean_mb']} "
+              f"| {total['peak_rss_mb']} |")
 
 
 def main() -> int:
@@ -154,6 +314,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="Time limit per concurrency level.")
     parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="Server processes over the same index, asked round-robin.")
     parser.add_argument("--checkout", type=Path, default=REPO,
                         help="Serve this checkout's code (e.g. main, for a before figure).")
     parser.add_argument("--questions", type=Path,
@@ -161,6 +323,8 @@ def main() -> int:
     parser.add_argument("--json", dest="json_out", type=Path,
                         default=REPO / "artifacts" / "bench_api.json")
     args = parser.parse_args()
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
 
     questions = FALLBACK_QUESTIONS
     if args.questions.is_file():
@@ -170,47 +334,30 @@ def main() -> int:
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; load average before {os.getloadavg()}")
-    process, url = start_server(args.config.resolve(), timeout=300,
-                                 checkout=args.checkout.resolve())
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    levels = []
+    # A SIGTERM to this script stops the servers too (through the `finally` below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = start_servers(args.config.resolve(), args.processes, timeout=300,
+                            checkout=args.checkout.resolve())
+    processes = [process for process, _ in started]
+    urls = [url for _, url in started]
+    servers = [(host, int(port)) for host, port in
+               (url.removeprefix("http://").rsplit(":", 1) for url in urls)]
     try:
-        warm = http.client.HTTPConnection(host, int(port), timeout=60)
-        for question in questions[:WARM_UP]:
-            ask(warm, question, args.top_k)
-        warm.close()
-        for clients in args.concurrency:
-            cpu_before = server_cpu_seconds(process.pid)
-            level = run_level(host, int(port), questions, clients, args.requests,
-                              args.seconds, args.top_k)
-            cpu = server_cpu_seconds(process.pid) - cpu_before
-            if level["requests"]:
-                level["server_cpu_ms_per_request"] = round(
-                    1000 * cpu / (level["requests"] + level["errors"]), 1)
-            levels.append(level)
+        levels = measure(processes, servers, questions, args)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        stop_servers(processes)
 
     load_after = os.getloadavg()
-    print(f"{len(questions)} questions, top_k={args.top_k}, server {url} running "
-          f"{args.checkout.resolve()}; "
+    print(f"{len(questions)} questions, top_k={args.top_k}, {len(urls)} server process(es) "
+          f"{', '.join(urls)} running {args.checkout.resolve()}; "
           f"load average after {load_after}\n")
-    print("| concurrency | requests | requests/s | p50 ms | p95 ms | p99 ms | errors "
-          "| server took_ms p50 | server CPU ms/request |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for level in levels:
-        if not level["requests"]:
-            print(f"| {level['concurrency']} | 0 | — | — | — | — | {level['errors']} | — | — |")
-            continue
-        print(f"| {level['concurrency']} | {level['requests']} | {level['requests_per_s']} "
-              f"| {level['p50_ms']} | {level['p95_ms']} | {level['p99_ms']} "
-              f"| {level['errors']} | {level['took_ms_p50']} "
-              f"| {level['server_cpu_ms_per_request']} |")
+    print_tables(levels)
+    files = index_files(args.config.resolve())
+    print("\nindex on disk (MB): " + ", ".join(f"{k} {v}" for k, v in files.items()))
     report = {
         "command": sys.argv, "checkout": str(args.checkout.resolve()), "warm_up": WARM_UP,
-        "top_k": args.top_k,
-        "questions": len(questions), "levels": levels,
+        "top_k": args.top_k, "processes": args.processes,
+        "questions": len(questions), "levels": levels, "index_files_mb": files,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "platform": platform.platform(), "load_after": load_after},
     }

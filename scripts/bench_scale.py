@@ -240,9 +240,19 @@ def main() -> int:
     parser.add_argument("--real-model", action="store_true",
                         help="embed the questions with the configured model (the archive's "
                              "vectors stay random): the question's time includes embedding")
+    parser.add_argument("--write-questions", type=Path,
+                        help="only write the sampled questions to this file as JSON lines "
+                             "(for bench_api.py --questions) and stop")
     args = parser.parse_args()
     questions = [q.question for q in read_squad(SETS).questions]
     questions = random.Random(1).sample(questions, args.questions)
+    if args.write_questions:
+        args.write_questions.parent.mkdir(parents=True, exist_ok=True)
+        args.write_questions.write_text("".join(
+            json.dumps({"question": q}, ensure_ascii=False) + "\n" for q in questions),
+            encoding="utf-8")
+        print(f"wrote {len(questions)} questions to {args.write_questions}")
+        return 0
     rows = []
     for size in args.sizes:
         with tempfile.TemporaryDirectory(prefix="qa-scale-") as temporary:
