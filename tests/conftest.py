@@ -40,6 +40,20 @@ def shipped_corpus(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture
+def empty_local_engine(make_config) -> Iterator:
+    """A new, empty local index (small chunks) opened by the local engine."""
+    from qa.index.layout import IndexFolder
+    from qa.index.local_engine import LocalEngine, create_index
+
+    config = make_config(chunking={"max_chars": 50, "min_chars": 0})
+    with IndexFolder(config.index_dir).writer_lock():
+        create_index(config, config.index_dir, FakeEmbedder().dimension)
+    engine = LocalEngine(config)
+    yield engine
+    engine.close()
+
+
 def model_cache() -> Path:
     """Where tests keep the built model: $QA_MODEL_CACHE, or the repo's .cache/models."""
     return Path(os.environ.get("QA_MODEL_CACHE") or REPO / ".cache" / "models")

@@ -7,10 +7,7 @@ import pytest
 
 from qa.filters import Filters
 from qa.index.filter_ids import FilterIds
-from qa.index.layout import IndexFolder
-from qa.index.local_engine import LocalEngine, create_index
 from qa.index.store import StoreReader
-from tests.fakes import FakeEmbedder
 from tests.test_tantivy_keywords import put
 
 ONE = Filters(sources=("新华社",))
@@ -45,13 +42,8 @@ def test_the_held_ids_are_bounded():
 
 
 @pytest.fixture
-def engine(make_config):
-    config = make_config(chunking={"max_chars": 50, "min_chars": 0})
-    with IndexFolder(config.index_dir).writer_lock():
-        create_index(config, config.index_dir, FakeEmbedder().dimension)
-    engine = LocalEngine(config)
-    yield engine
-    engine.close()
+def engine(empty_local_engine):
+    return empty_local_engine
 
 
 def test_the_snapshots_share_a_listing_and_see_each_commit(engine, monkeypatch):

@@ -8,8 +8,7 @@ import pytest
 
 from qa.config import ChunkingConfig
 from qa.index.engine import PutDocument, RemoveDocument
-from qa.index.layout import IndexFolder
-from qa.index.local_engine import LocalEngine, create_index
+from qa.index.local_engine import LocalEngine
 from qa.index.store import content_hash
 from qa.index.vectors import VectorIndex
 from qa.ingest.chunker import chunk_document
@@ -35,13 +34,8 @@ def put(document: Document, embedder=None) -> PutDocument:
 
 
 @pytest.fixture
-def engine(make_config):
-    config = make_config(chunking={"max_chars": 50, "min_chars": 0})
-    with IndexFolder(config.index_dir).writer_lock():
-        create_index(config, config.index_dir, FakeEmbedder().dimension)
-    engine = LocalEngine(config)
-    yield engine
-    engine.close()
+def engine(empty_local_engine):
+    return empty_local_engine
 
 
 def test_documents_and_chunks_round_trip(engine):
