@@ -93,6 +93,12 @@ def paragraph_ranking(chunk_doc_ids: list[str], depth: int = 10) -> list[str]:
     return list(dict.fromkeys(chunk_doc_ids))[:depth]
 
 
+def paragraph_rank(chunk_doc_ids: list[str], gold: str, depth: int = 10) -> int | None:
+    """The 1-based rank of paragraph `gold` among the first `depth` (None: not there)."""
+    order = paragraph_ranking(chunk_doc_ids, depth)
+    return order.index(gold) + 1 if gold in order else None
+
+
 def sentence_holds_answer(sentence: str, answers: tuple[str, ...]) -> bool:
     """Whether the marked sentence contains any gold answer, compared folded."""
     folded = fold(sentence)
@@ -187,10 +193,10 @@ def _ask_all(
             with retriever.engine.snapshot() as snapshot:
                 ranked = retriever.rank(query, mode, CHUNK_DEPTH, snapshot)
                 chunks = snapshot.chunks([c.chunk_id for c in ranked])
-            order = paragraph_ranking([chunks[c.chunk_id].doc_id for c in ranked])
+            rank = paragraph_rank([chunks[c.chunk_id].doc_id for c in ranked],
+                                  question.paragraph_id)
             latencies[mode].append(prepared_ms + (time.perf_counter() - started) * 1000)
-            found = question.paragraph_id in order
-            ranks[mode].append(order.index(question.paragraph_id) + 1 if found else None)
+            ranks[mode].append(rank)
             sentences[mode].append(_sentence_hit(retriever, query, question, ranked, chunks))
         if progress:
             progress("questions", done, len(questions))

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from qa.cli import cached, load_config_defaults, load_embedder
 from qa.config import MODES, load_config, with_model_cache_from_environment
-from qa.evaluation import CHUNK_DEPTH, metrics, paragraph_ranking, read_squad
+from qa.evaluation import CHUNK_DEPTH, metrics, paragraph_rank, read_squad
 from qa.index.engines import discard_scratch, scratch_config
 from qa.index.saved_index import build_index_from_documents, open_index
 from qa.retriever import Retriever
@@ -213,8 +213,7 @@ def _ranks(retriever: Retriever, text: str, vector, paragraph_id: str) -> dict[s
         with retriever.engine.snapshot() as snapshot:
             ranked = retriever.rank(query, mode, CHUNK_DEPTH, snapshot)
             chunks = snapshot.chunks([c.chunk_id for c in ranked])
-        order = paragraph_ranking([chunks[c.chunk_id].doc_id for c in ranked])
-        ranks[mode] = order.index(paragraph_id) + 1 if paragraph_id in order else None
+        ranks[mode] = paragraph_rank([chunks[c.chunk_id].doc_id for c in ranked], paragraph_id)
     return ranks
 
 

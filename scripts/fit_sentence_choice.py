@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sentence_extras import EXTRAS, extra_features  # noqa: E402
 from sentence_failures import document_candidates, tuning_part  # noqa: E402
+from tune_highlight import set_constants  # noqa: E402
 
 from qa import highlight, passage_choice, sentence_choice  # noqa: E402
 from qa.answer_cues import question_kind  # noqa: E402
@@ -261,12 +262,7 @@ def main() -> None:
                         help="only time the choice before and the fitted one on N questions")
     args = parser.parse_args()
     tokenizer = Tokenizer(list(load_config(args.config).keywords.user_words))
-    for setting in args.set:
-        name, value = setting.split("=", 1)
-        module = next((m for m in (highlight, sentence_choice) if hasattr(m, name)), None)
-        if module is None:
-            raise SystemExit(f"neither qa.highlight nor qa.sentence_choice has {name}")
-        setattr(module, name, type(getattr(module, name))(value))
+    set_constants(args.set, (highlight, sentence_choice))
     if args.time:
         timing = time_choices(args.dumps, tokenizer, args.time)
         print(json.dumps(timing))

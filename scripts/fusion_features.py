@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from qa import fusion
-from qa.evaluation import metrics, paragraph_ranking
+from qa.evaluation import metrics, paragraph_rank
 from qa.normalize import fold
 from qa.tokenizer import Tokenizer
 
@@ -105,10 +105,8 @@ def features(question, facts: ChunkFacts) -> tuple[list, np.ndarray]:
 def ranks_of(questions, doc_of, order_fn) -> dict[str, list]:
     out: dict[str, list] = {}
     for q in questions:
-        order = order_fn(q)
-        docs = paragraph_ranking([doc_of[i] for i in order])
-        out.setdefault(q["file"], []).append(docs.index(q["gold"]) + 1
-                                             if q["gold"] in docs else None)
+        out.setdefault(q["file"], []).append(
+            paragraph_rank([doc_of[i] for i in order_fn(q)], q["gold"]))
     return out
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from qa import fusion
-from qa.evaluation import metrics, paragraph_ranking
+from qa.evaluation import metrics, paragraph_rank
 from qa.passage_features import FEATURE_NAMES, passage_features, question_terms
 
 WINDOWS = (20, 40, 80)
@@ -231,9 +231,8 @@ def main() -> int:
     for name, fn in variants.items():
         ranks: dict[str, list] = {}
         for q, (ids, s, f, rest) in zip(questions, prepared, strict=True):
-            docs = paragraph_ranking([chunks[c][0] for c in fn(ids, s, f, rest)])
             ranks.setdefault(q["file"], []).append(
-                docs.index(q["gold"]) + 1 if q["gold"] in docs else None)
+                paragraph_rank([chunks[c][0] for c in fn(ids, s, f, rest)], q["gold"]))
         results[name] = {f: metrics(r) for f, r in ranks.items()}
         print(f"{name:<52}" + "".join(f"{results[name][f]['recall@1']:>20.4f}" for f in files))
     if args.json_out:

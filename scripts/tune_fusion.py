@@ -22,7 +22,7 @@ from pathlib import Path
 from qa import fusion
 from qa.cli import cached, load_embedder
 from qa.config import load_config
-from qa.evaluation import EvalQuestion, EvalSet, metrics, paragraph_ranking, read_squad
+from qa.evaluation import EvalQuestion, EvalSet, metrics, paragraph_rank, read_squad
 from qa.highlight import _QUESTION_PHRASE as QUESTION_PHRASE
 from qa.index.saved_index import build_index_from_documents, open_index
 from qa.ingest.loader import load_corpus
@@ -115,8 +115,7 @@ def score(rows, doc_of, rank_fn):
     ranks = []
     for _file, gold, v, k, coverage in rows:
         ranked = rank_fn(v, k, coverage)
-        order = paragraph_ranking([doc_of[c.chunk_id] for c in ranked])
-        ranks.append(order.index(gold) + 1 if gold in order else None)
+        ranks.append(paragraph_rank([doc_of[c.chunk_id] for c in ranked], gold))
     return metrics(ranks)
 
 

@@ -184,6 +184,17 @@ def score(paths: list[Path], user_words: list[str], show: int, before: bool = Fa
             print("   passage:", row["text"].replace("\n", " / "))
 
 
+def set_constants(settings: list[str], modules) -> None:
+    """Apply `--set NAME=VALUE` overrides to the first of `modules` with that constant,
+    the value cast to the constant's type."""
+    for setting in settings:
+        name, value = setting.split("=", 1)
+        module = next((m for m in modules if hasattr(m, name)), None)
+        if module is None:
+            raise SystemExit(f"none of {', '.join(m.__name__ for m in modules)} has {name}")
+        setattr(module, name, type(getattr(module, name))(value))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -205,12 +216,7 @@ def main() -> None:
     if args.command == "dump":
         dump(args.file, args.config, args.out)
         return
-    for setting in args.set:
-        name, value = setting.split("=", 1)
-        module = next((m for m in (highlight, passage_choice) if hasattr(m, name)), None)
-        if module is None:
-            raise SystemExit(f"neither qa.highlight nor qa.passage_choice has {name}")
-        setattr(module, name, type(getattr(module, name))(value))
+    set_constants(args.set, (highlight, passage_choice))
     score(args.files, list(load_config(args.config).keywords.user_words), args.show,
           args.before, choose=not args.rank_1_chunk)
 

@@ -12,6 +12,7 @@ from qa import cli
 from qa.evaluation import (
     evaluate,
     metrics,
+    paragraph_rank,
     paragraph_ranking,
     read_squad,
     sentence_holds_answer,
@@ -43,6 +44,8 @@ def test_metrics_from_known_ranks():
     assert result["mrr@10"] == pytest.approx((1 + 0.5) / 4)
     assert result["ndcg@10"] == pytest.approx((1 + 1 / math.log2(3)) / 4)
     assert paragraph_ranking(["a", "a", "b", "c", "b"], depth=2) == ["a", "b"]
+    assert paragraph_rank(["a", "a", "b", "c", "b"], "c") == 3
+    assert paragraph_rank(["a", "a", "b", "c", "b"], "c", depth=2) is None
 
 
 def test_read_squad_makes_one_document_per_paragraph(tmp_path):
