@@ -183,8 +183,7 @@ class Retriever:
         if settings.in_order_weight <= 0 or not head:
             return ranked
         chunks = snapshot.chunks([c.chunk_id for c in head])
-        texts = {i: "\n".join(p for p in (c.title, c.section, c.text) if p)
-                 for i, c in chunks.items()}
+        texts = {i: _with_heading(c) for i, c in chunks.items()}
         return add_bonuses(ranked, wording_bonuses(query.text, query.idf, texts),
                            settings.in_order_weight)
 
@@ -194,8 +193,7 @@ class Retriever:
         total = sum(query.idf.values())
         if total <= 0:
             return 0.0
-        text = "\n".join(part for part in (chunk.title, chunk.section, chunk.text) if part)
-        present = set(self.tokenizer.tokens(text))
+        present = set(self.tokenizer.tokens(_with_heading(chunk)))
         return sum(w for t, w in query.idf.items() if t in present) / total
 
     def _complete(
@@ -327,6 +325,11 @@ class Retriever:
 
         return answer_spans(query.text, query.idf, self.tokenizer,
                             [chunk.text for chunk in chunks], similarity)
+
+
+def _with_heading(chunk: StoredChunk) -> str:
+    """A chunk's text after its document's title and its section, as keywords see it."""
+    return "\n".join(part for part in (chunk.title, chunk.section, chunk.text) if part)
 
 
 class StageTimer:
