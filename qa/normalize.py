@@ -20,23 +20,28 @@ def _to_simplified() -> OpenCC:
     return OpenCC("t2s")
 
 
+@lru_cache(maxsize=2)
+def _t2s_changes(name: str) -> dict[str, str]:
+    """The entries of an OpenCC t2s dictionary file that change their key: key -> its
+    first simplified form."""
+    path = Path(opencc.__file__).parent / "dictionary" / name
+    changes = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, _, values = line.partition("\t")
+        value = values.split(" ")[0]
+        if key and value != key:
+            changes[key] = value
+    return changes
+
+
 @lru_cache(maxsize=1)
 def _changes_under_t2s() -> tuple[frozenset[str], re.Pattern[str]]:
     """What can make OpenCC's t2s change a text: a character its table maps to another
     one, or a phrase of its phrase table that changes without holding such a character
     (反覆 -> 反复, though 覆 alone stays 覆). A text with neither is its own simplified
     form, so the conversion (pure Python, about 0.3 ms per 100 characters) is skipped."""
-    folder = Path(opencc.__file__).parent / "dictionary"
-
-    def entries(name: str):
-        for line in (folder / name).read_text(encoding="utf-8").splitlines():
-            key, _, values = line.partition("\t")
-            value = values.split(" ")[0]
-            if key and value != key:
-                yield key
-
-    characters = frozenset(entries("TSCharacters.txt"))
-    phrases = sorted((k for k in entries("TSPhrases.txt") if characters.isdisjoint(k)),
+    characters = frozenset(_t2s_changes("TSCharacters.txt"))
+    phrases = sorted((k for k in _t2s_changes("TSPhrases.txt") if characters.isdisjoint(k)),
                      key=lambda k: (-len(k), k))
     return characters, re.compile("|".join(map(re.escape, phrases)) or "(?!)")
 
@@ -44,14 +49,12 @@ def _changes_under_t2s() -> tuple[frozenset[str], re.Pattern[str]]:
 @lru_cache(maxsize=1)
 def _character_table() -> dict[int, str]:
     """OpenCC's t2s character table alone: each character to its first simplified form."""
-    folder = Path(opencc.__file__).parent / "dictionary"
-    table = {}
-    for line in (folder / "TSCharacters.txt").read_text(encoding="utf-8").splitlines():
-        key, _, values = line.partition("\t")
-        value = values.split(" ")[0]
-        if len(key) == 1 and value and value != key:
-            table[ord(key)] = value
-    return table
+    return {ord(key): value for key, value in _t2s_changes("TSCharacters.txt").items()
+            if len(key) == 1 and value}
+
+
+def _nfkc(text: str) -> str:
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
 def fold_quickly(text: str) -> str:
@@ -59,8 +62,7 @@ def fold_quickly(text: str) -> str:
     the same result on simplified text, and on traditional text except where a phrase
     converts otherwise than its characters do (乾燥 -> 干燥, 反覆 -> 反复); microseconds
     instead of about 0.3 ms per 100 characters. For matching many passages per question."""
-    normal = (text if unicodedata.is_normalized("NFKC", text)
-              else unicodedata.normalize("NFKC", text))
+    normal = _nfkc(text)
     if _needs_t2s(normal):
         normal = normal.translate(_character_table())
     return normal.lower()
@@ -84,8 +86,7 @@ CACHED_MAX_CHARS = 1000
 
 
 def _fold(text: str) -> str:
-    normal = (text if unicodedata.is_normalized("NFKC", text)
-              else unicodedata.normalize("NFKC", text))
+    normal = _nfkc(text)
     if not _needs_t2s(normal):
         return normal.lower()
     return _to_simplified().convert(normal).lower()
