@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import random
 import signal
 import sys
@@ -31,8 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa.cli import cached, load_config_defaults, load_embedder
-from qa.config import MODES, load_config, with_model_cache_from_environment
+from script_setup import announce, with_embedder
+
+from qa.cli import load_config_defaults
+from qa.config import MODES, load_config
 from qa.evaluation import CHUNK_DEPTH, metrics, paragraph_rank, read_squad
 from qa.index.engines import discard_scratch, scratch_config
 from qa.index.saved_index import build_index_from_documents, open_index
@@ -121,11 +121,9 @@ def main() -> None:
         if len(names) == 2:
             print("\n".join(disagreements(rows, *names)))
         return
-    print(f"$ {' '.join(sys.argv)}\n{platform.node()}: {os.cpu_count()} cores, load "
-          f"{os.getloadavg()[0]:.1f}, started {time.strftime('%H:%M:%S %Z')}", file=sys.stderr)
-    config = load_config(args.config) if args.config else load_config_defaults()
-    config = with_model_cache_from_environment(config)
-    embedder = cached(load_embedder(config), config)
+    announce()
+    config, embedder = with_embedder(
+        load_config(args.config) if args.config else load_config_defaults())
     with tempfile.TemporaryDirectory(prefix="qa-subset-") as cut:
         evalset = read_squad(subset(args.files, args.articles, Path(cut)))
     order = list(range(len(evalset.questions)))

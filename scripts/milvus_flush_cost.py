@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
-import platform
 import random
 import statistics
 import sys
@@ -26,8 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa.cli import cached, load_config_defaults, load_embedder
-from qa.config import MODES, with_model_cache_from_environment
+from script_setup import announce, with_embedder
+
+from qa.cli import load_config_defaults
+from qa.config import MODES
 from qa.evaluation import CHUNK_DEPTH, read_squad
 from qa.index import milvus_collection
 from qa.index.engines import discard_scratch, scratch_config
@@ -78,11 +78,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    print(f"$ {' '.join(sys.argv)}\n{platform.node()}: {os.cpu_count()} cores, load "
-          f"{os.getloadavg()[0]:.1f}, started {time.strftime('%H:%M:%S %Z')}", file=sys.stderr)
-    config = load_config_defaults()
-    config = with_model_cache_from_environment(config)
-    embedder = cached(load_embedder(config), config)
+    announce()
+    config, embedder = with_embedder(load_config_defaults())
     evalset = read_squad(args.files)
     picked = random.Random(args.seed).sample(evalset.questions,
                                              min(args.questions, len(evalset.questions)))

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import random
 import statistics
 import sys
@@ -34,8 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa.cli import cached, load_config_defaults, load_embedder
-from qa.config import with_model_cache_from_environment
+from script_setup import announce, with_embedder
+
+from qa.cli import load_config_defaults
 from qa.evaluation import CHUNK_DEPTH, paragraph_ranking, read_squad
 from qa.index.engines import discard_scratch, scratch_config, writable_engine
 from qa.index.indexer import Indexer
@@ -91,11 +90,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    print(f"$ {' '.join(sys.argv)}\n{platform.node()}: {os.cpu_count()} cores, load "
-          f"{os.getloadavg()[0]:.1f}, started {time.strftime('%H:%M:%S %Z')}", file=sys.stderr)
-    config = load_config_defaults()
-    config = with_model_cache_from_environment(config)
-    embedder = cached(load_embedder(config), config)
+    announce()
+    config, embedder = with_embedder(load_config_defaults())
     evalset = read_squad(args.files)
     rng = random.Random(args.seed)
     live = rng.sample(evalset.documents, args.live)
