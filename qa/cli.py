@@ -490,30 +490,37 @@ def format_answer(answer: Answer) -> str:
     "--port", type=click.IntRange(0, 65535), default=None,
     help="Port to listen on (default: server.port; 0 picks a free one).",
 )
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=None,
+    help="Server processes sharing the port (default: server.workers, 1).",
+)
 @config_option
-def serve_command(host: str | None, port: int | None, config_path: Path | None) -> None:
+def serve_command(host: str | None, port: int | None, workers: int | None,
+                  config_path: Path | None) -> None:
     """Serve the chat page and the JSON API until Ctrl-C or SIGTERM."""
-    from qa.web import create_app
     from qa.web.server import make_server, serve
 
     config = read_config(config_path)
-    if config.model.threads == 0 and config.model.backend == "torch":
+    workers = workers or config.server.workers
+    if config.model.threads == 0 and (config.model.backend == "torch" or workers > 1):
         # torch's spinning pool fights the request threads (a question took 6x longer
         # under contention); ONNX Runtime's spinning is off, and 2 threads served 6-14%
-        # more requests than 1 at concurrency 4 (README, "Speed: embedding").
+        # more requests than 1 at concurrency 4 (README, "Speed: embedding"). With several
+        # workers the processes already use the cores: one thread each served as many
+        # requests or more for less CPU (README, "One port, two workers").
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, threads=1))
     # The request log (method, path, status, ms) is the point of a server's output.
     logging.getLogger("qa.web").setLevel(logging.INFO)
-    try:
-        app = create_app(config, retriever=_open_retriever(config))
-    except QAError as exc:
-        raise click.ClickException(str(exc)) from None
     host = host or config.server.host
     port = config.server.port if port is None else port
     if host in ("0.0.0.0", "::", "") and not config.server.allowed_hosts:
         click.echo(f"note: listening on all addresses ({host or '*'}), but only loopback Host "
                    "names are accepted; list the names clients use in server.allowed_hosts",
                    err=True)
+    if workers > 1:
+        _serve_workers(config, host, port, workers)
+        return
+    app = _open_app(config)[0]
     try:
         server = make_server(app, host, port, config.server.threads, config.server)
     except OSError as exc:
@@ -521,6 +528,43 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
                                    ) from None
     serve(server, announce=lambda url: click.echo(f"serving on {url} (Ctrl-C to stop)"),
           close=app.extensions["qa_retriever"].engine.close)
+
+
+def _open_app(config: Config) -> tuple[Any, Callable[[], None]]:
+    """The web app over the configured index and model, and what closes it."""
+    from qa.web import create_app
+
+    try:
+        app = create_app(config, retriever=_open_retriever(config))
+    except QAError as exc:
+        raise click.ClickException(str(exc)) from None
+    return app, app.extensions["qa_retriever"].engine.close
+
+
+def _serve_workers(config: Config, host: str, port: int, workers: int) -> None:
+    """`qa serve --workers N`: the supervisor; each worker opens the app after the fork."""
+    from qa.web.workers import Supervisor, WorkersFailed, listening_socket
+
+    def open_app() -> tuple[Any, Callable[[], None]]:
+        try:
+            return _open_app(config)
+        except click.ClickException as exc:
+            raise QAError(exc.message) from None
+
+    try:
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                                   ) from None
+    supervisor = Supervisor(
+        workers, host, sock, open_app, config.server.threads, config.server,
+        announce=lambda url: click.echo(f"serving on {url} with {workers} workers "
+                                        "(Ctrl-C to stop)"))
+    try:
+        code = supervisor.run()
+    except WorkersFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

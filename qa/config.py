@@ -85,6 +85,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     threads: int = 4
+    # Server processes on the one port (`qa serve --workers`); 1 is a single process.
+    workers: int = 1
     max_body_bytes: int = 65536
     # Largest document a write request may send (JSON or a file upload).
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -312,7 +314,7 @@ def _check_ranges(instance: Any, where: str) -> None:
         ChunkingConfig: ("max_chars",),
         RetrievalConfig: ("top_k", "max_top_k", "max_question_chars", "candidates",
                           "max_question_terms", "wording_depth"),
-        ServerConfig: ("port", "threads", "max_body_bytes", "max_upload_bytes",
+        ServerConfig: ("port", "threads", "workers", "max_body_bytes", "max_upload_bytes",
                        "connection_limit", "channel_timeout", "max_header_bytes",
                        "rate_limit_burst"),
         IngestConfig: ("max_file_bytes",),

@@ -156,9 +156,11 @@ class AppThreads:
 
 
 def make_server(app: Any, host: str, port: int, threads: int,
-                settings: ServerConfig | None = None) -> Server:
+                settings: ServerConfig | None = None, sock: socket.socket | None = None
+                ) -> Server:
     """A bound, not yet serving server; port 0 picks a free port. Raises OSError if the
-    address cannot be used."""
+    address cannot be used. With `sock` (a listening socket shared by several processes,
+    qa.web.workers), the server accepts on it instead of binding `host`:`port`."""
     if settings is None:
         qa_config = getattr(app, "config", {}).get("QA")
         settings = qa_config.server if qa_config is not None else ServerConfig()
@@ -166,8 +168,9 @@ def make_server(app: Any, host: str, port: int, threads: int,
     if guard is not None:
         guard.allow_host(host)
     connections = max(settings.connection_limit, threads + 1)
+    address = sock.getsockname()[:2] if sock is not None else (host, port)
     server = Server(
-        (host, port), AppThreads(app, threads), numthreads=connections,
+        address, AppThreads(app, threads), numthreads=connections,
         server_name="newsqa", request_queue_size=BACKLOG,
         # Seconds a read from a client may wait (a stalled head or body, an idle connection).
         timeout=settings.channel_timeout, shutdown_timeout=5,
@@ -182,11 +185,25 @@ def make_server(app: Any, host: str, port: int, threads: int,
     server.max_request_body_size = 0
     server.keep_alive_conn_limit = connections
     server.error_log = _log_server_error  # type: ignore[method-assign]
+    if sock is not None:
+        server.bind = lambda *args: _adopt(server, sock)  # type: ignore[method-assign]
     try:
         server.prepare()
     except OSError as exc:
         raise (exc.__cause__ if isinstance(exc.__cause__, OSError) else exc) from None
+    if sock is not None:
+        # Every worker wakes for a new connection and one accepts it; the others must get
+        # "nothing to accept" at once, not wait in accept() (cheroot's 1 s timeout) while
+        # their own keep-alive connections have requests waiting.
+        server.socket.setblocking(False)
     return server
+
+
+def _adopt(server: Server, sock: socket.socket) -> socket.socket:
+    """cheroot's `bind`, for a socket that is already bound and listening."""
+    server.socket = sock
+    server.bind_addr = sock.getsockname()[:2]
+    return sock
 
 
 def _log_server_error(msg: str = "", level: int = logging.INFO, traceback: bool = False

@@ -1,0 +1,158 @@
+"""`qa serve --workers 2`: real processes on one real port (the fake model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.test_server import (
+    FAKE_SERVE,
+    JSON,
+    REPO,
+    WAIT_SECONDS,
+    ServeProcess,
+    ask,
+    fake_project,
+    request,
+)
+from tests.test_write_api import ARTICLE, KEY, WRITE
+
+STARTED = re.compile(r"worker (\d+) started \(pid (\d+)\)")
+
+
+def worker_pids(server: ServeProcess) -> dict[int, int]:
+    """The live worker of each number, from the supervisor's log."""
+    return {int(n): int(pid) for n, pid in STARTED.findall(server.log)}
+
+
+def answered_by(server: ServeProcess) -> set[int]:
+    """Pids of the workers that logged a request."""
+    return {int(pid) for pid in re.findall(r"worker \d+ pid (\d+) qa\.web\.request_log",
+                                           server.log)}
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def wait_for(condition, seconds: float = WAIT_SECONDS, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    config_path = fake_project(tmp_path_factory.mktemp("workers"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QA_API_KEYS", KEY)
+        server = ServeProcess([sys.executable, "-c", FAKE_SERVE, "serve", "--config",
+                               str(config_path), "--port", "0", "--workers", "2"],
+                              WAIT_SECONDS * 2)
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+def test_two_workers_answer_on_one_port_and_both_serve(served):
+    assert served.url.startswith("http://127.0.0.1:")
+    assert served.log.count("ready (pid") == 2
+    assert len(worker_pids(served)) == 2
+    # Each request on a new connection: the kernel hands it to whichever worker accepts.
+    for _ in range(200):
+        assert ask(served.url, "宜宾白酒产业的营业收入")["passages"]
+        if len(answered_by(served)) == 2:
+            break
+    assert answered_by(served) == set(worker_pids(served).values())
+    assert request(served.url, "GET", "/api/health")[0] == 200
+    status, _, body = request(served.url, "GET", "/metrics")
+    assert status == 200 and b"qa_http_requests_total" in body
+
+
+def test_a_write_through_one_worker_is_seen_through_the_port(served):
+    status, _, body = request(served.url, "POST", "/api/documents",
+                              json.dumps(ARTICLE).encode(), JSON | WRITE)
+    assert status == 201, body
+    doc_id = json.loads(body)["doc_id"]
+    # The other worker catches up by the store's generation (within about a second);
+    # every new connection may land on either worker, so ask until 10 in a row agree.
+    agreeing = 0
+
+    def seen() -> bool:
+        nonlocal agreeing
+        passages = ask(served.url, "梧州数字经济产业园引进了多少企业", top_k=3)["passages"]
+        agreeing = agreeing + 1 if passages[0]["citation"]["doc_id"] == doc_id else 0
+        return agreeing >= 10
+
+    assert wait_for(seen, step=0.05)
+    assert request(served.url, "GET", f"/api/documents/{doc_id}")[0] == 200
+
+
+def test_a_killed_worker_is_replaced(served):
+    before = worker_pids(served)
+    os.kill(before[2], signal.SIGKILL)
+    assert wait_for(lambda: worker_pids(served)[2] != before[2])
+    assert wait_for(lambda: served.log.count("ready (pid") == 3)
+    assert "worker 2 (pid" in served.log and "was killed by signal 9 (SIGKILL)" in served.log
+    assert worker_pids(served)[1] == before[1]
+    for _ in range(10):
+        assert ask(served.url, "景德镇")["passages"]
+
+
+def test_sigterm_stops_every_worker(served):
+    pids = list(worker_pids(served).values())
+    began = time.monotonic()
+    assert served.stop(signal.SIGTERM) == 0, served.log
+    assert time.monotonic() - began < WAIT_SECONDS
+    assert all(gone(pid) for pid in pids)
+    assert served.log.count("stopped serving on") == 2
+    assert "Traceback" not in served.log
+
+
+def test_a_bad_config_fails_fast_with_one_clear_line(tmp_path):
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(f"index_dir: {tmp_path / 'nothing'}\nmodel:\n  name: fake-embedder\n",
+                           encoding="utf-8")
+    began = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", FAKE_SERVE, "serve", "--config",
+                             str(config_path), "--port", "0", "--workers", "2"],
+                            cwd=REPO, capture_output=True, text=True, timeout=WAIT_SECONDS * 2)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "no index" in errors[0] and "qa index" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert "serving on" not in result.stdout
+    assert time.monotonic() - began < WAIT_SECONDS
+
+
+def test_workers_setting_is_checked(tmp_path):
+    from qa.config import ConfigError, load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("server:\n  workers: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="workers must be at least 1"):
+        load_config(path)
+    path.write_text("server:\n  workers: 3\n", encoding="utf-8")
+    assert load_config(path).server.workers == 3
+
+
+def test_the_supervisor_describes_how_a_worker_ended():
+    from qa.web.workers import describe_exit
+
+    # Wait statuses as os.waitpid gives them: a signal number, or the exit code << 8.
+    assert describe_exit(signal.SIGKILL) == "was killed by signal 9 (SIGKILL)"
+    assert describe_exit(3 << 8) == "exited with code 3"
