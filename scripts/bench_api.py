@@ -2,14 +2,16 @@
 concurrency levels.
 
 Starts `--processes` N `qa serve` processes (default 1), each on its own free loopback
-port with the given config (its index must exist: run `qa index` first; the processes
+port with the given config, or with `--workers N` one `qa serve --workers N` (N worker
+processes on one port, qa.web.workers) (its index must exist: run `qa index` first; the processes
 read the same index folder), waits until all listen and sends each a few warm-up
 questions. Then, for each concurrency level, that many clients (threads, each with its
 own keep-alive connection to every server) send questions in turn, spread round-robin
 over the servers as a reverse proxy would, until together they have sent `-n` requests
 or `--seconds` have passed. Latency is the client's wall time, question embedding and
 JSON included. The servers' CPU seconds (from /proc) are read around each level and
-summed, so CPU ms per request is the servers' own work; after each level each server's
+summed (with `--workers`, over the supervisor and its workers), so CPU ms per request is
+the servers' own work; after each level each server process's
 memory is read from /proc/PID/smaps_rollup (RSS, and PSS, which splits pages shared
 between processes among them) and /proc/PID/status (peak RSS). Prints tables and writes
 JSON; stops every server with SIGTERM (SIGKILL if it has not exited 30 s later), also on
@@ -17,7 +19,7 @@ Ctrl-C or an error. Only 127.0.0.1.
 
     .venv/bin/python scripts/bench_api.py [--config config.yaml] [--concurrency 1 4 8] \
         [-n 400] [--seconds 30] [--questions benchmarks/shipped_dev_questions.jsonl] \
-        [--processes 1] [--json artifacts/bench_api.json]
+        [--processes 1 | --workers 2] [--json artifacts/bench_api.json]
 """
 
 from __future__ import annotations
@@ -51,10 +53,11 @@ MEMORY_FIELDS = ("Rss", "Pss", "Pss_Anon", "Pss_File", "Shared_Clean", "Shared_D
                  "Private_Clean", "Private_Dirty")
 
 
-def start_servers(config: Path, count: int, timeout: float, checkout: Path = REPO
-                  ) -> list[tuple[subprocess.Popen, str]]:
-    """`count` processes of `qa serve --port 0` run from `checkout`, all started at once,
-    and their URLs, once every one listens. Stops them all if one does not start."""
+def start_servers(config: Path, count: int, timeout: float, checkout: Path = REPO,
+                  workers: int = 1) -> list[tuple[subprocess.Popen, str]]:
+    """`count` processes of `qa serve --port 0` (with `--workers` if `workers` > 1) run
+    from `checkout`, all started at once, and their URLs, once every one listens. Stops
+    them all if one does not start."""
     processes: list[subprocess.Popen] = []
     found: list[list[str]] = []
 
@@ -67,7 +70,8 @@ def start_servers(config: Path, count: int, timeout: float, checkout: Path = REP
         for _ in range(count):
             process = subprocess.Popen(
                 [sys.executable, "-m", "qa.cli", "serve", "--config", str(config),
-                 "--host", "127.0.0.1", "--port", "0"],
+                 "--host", "127.0.0.1", "--port", "0",
+                 *(["--workers", str(workers)] if workers > 1 else [])],
                 cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                 env=os.environ | {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
             )
@@ -104,6 +108,25 @@ def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered)) - 1))]
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (the workers of a `qa serve --workers`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def server_pids(processes: list[subprocess.Popen]) -> list[int]:
+    """Every server process: each started process and its workers, if any."""
+    return [pid for p in processes for pid in (p.pid, *children(p.pid))]
 
 
 def server_cpu_seconds(pid: int) -> float:
@@ -247,20 +270,27 @@ def measure(processes: list[subprocess.Popen], servers: list[tuple[str, int]],
     """Warm every server up, then run each concurrency level; CPU summed over the servers,
     memory read per server after each level."""
     for host, port in servers:
-        warm = http.client.HTTPConnection(host, port, timeout=60)
-        for question in questions[:WARM_UP]:
+        # With --workers, one new connection per question, so that (most likely) every
+        # worker gets some: whichever worker is idle accepts a new connection.
+        for question in questions[:WARM_UP] * args.workers:
+            warm = http.client.HTTPConnection(host, port, timeout=60)
             ask(warm, question, args.top_k)
-        warm.close()
+            warm.close()
     levels = []
     for clients in args.concurrency:
-        cpu_before = sum(server_cpu_seconds(p.pid) for p in processes)
+        pids = server_pids(processes)
+        per_process_before = [server_cpu_seconds(pid) for pid in pids]
         client_before = sum(os.times()[:2])
         machine_before = cpu_ticks(Path("/proc/stat").read_text())
         started = time.perf_counter()
         level = run_level(servers, questions, clients, args.requests, args.seconds,
                           args.top_k)
         wall = time.perf_counter() - started
-        cpu = sum(server_cpu_seconds(p.pid) for p in processes) - cpu_before
+        per_process = [server_cpu_seconds(pid) - before
+                       for pid, before in zip(pids, per_process_before, strict=True)]
+        cpu = sum(per_process)
+        level["pids"] = pids
+        level["server_cpu_s_per_process"] = [round(s, 2) for s in per_process]
         machine = cpu_ticks(Path("/proc/stat").read_text())
         # Cores used on average: by the servers, by this client, and by the whole machine
         # (the rest is other people's work, which the servers' share depends on).
@@ -270,7 +300,7 @@ def measure(processes: list[subprocess.Popen], servers: list[tuple[str, int]],
         if level["requests"]:
             level["server_cpu_ms_per_request"] = round(
                 1000 * cpu / (level["requests"] + level["errors"]), 1)
-        level["memory"] = [process_memory(p.pid) for p in processes]
+        level["memory"] = [process_memory(pid) for pid in pids]
         levels.append(level)
     return levels
 
@@ -293,10 +323,10 @@ def print_tables(levels: list[dict]) -> None:
               f"| {level['server_cpu_ms_per_request']} | {cores} |")
     memory = levels[-1]["memory"] if levels else []
     print("\nmemory after the run (MB; PSS_anon + PSS_file = PSS):\n")
-    print("| server | RSS | PSS | PSS anon | PSS file | shared clean | peak RSS |")
+    print("| server (pid) | RSS | PSS | PSS anon | PSS file | shared clean | peak RSS |")
     print("|---|---|---|---|---|---|---|")
-    for number, row in enumerate(memory, 1):
-        print(f"| {number} | {row['rss_mb']} | {row['pss_mb']} | {row['pss_anon_mb']} "
+    for pid, row in zip(levels[-1]["pids"] if levels else [], memory, strict=True):
+        print(f"| {pid} | {row['rss_mb']} | {row['pss_mb']} | {row['pss_anon_mb']} "
               f"| {row['pss_file_mb']} | {row['shared_clean_mb']} | {row['peak_rss_mb']} |")
     if len(memory) > 1:
         total = {key: round(sum(row[key] for row in memory), 1) for key in memory[0]}
@@ -316,6 +346,8 @@ def main() -> int:
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--processes", type=int, default=1,
                         help="Server processes over the same index, asked round-robin.")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="One `qa serve --workers N` (N processes on one port).")
     parser.add_argument("--checkout", type=Path, default=REPO,
                         help="Serve this checkout's code (e.g. main, for a before figure).")
     parser.add_argument("--questions", type=Path,
@@ -323,8 +355,10 @@ def main() -> int:
     parser.add_argument("--json", dest="json_out", type=Path,
                         default=REPO / "artifacts" / "bench_api.json")
     args = parser.parse_args()
-    if args.processes < 1:
-        parser.error("--processes must be at least 1")
+    if args.processes < 1 or args.workers < 1:
+        parser.error("--processes and --workers must be at least 1")
+    if args.processes > 1 and args.workers > 1:
+        parser.error("--processes or --workers, not both")
 
     questions = FALLBACK_QUESTIONS
     if args.questions.is_file():
@@ -337,7 +371,7 @@ def main() -> int:
     # A SIGTERM to this script stops the servers too (through the `finally` below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = start_servers(args.config.resolve(), args.processes, timeout=300,
-                            checkout=args.checkout.resolve())
+                            checkout=args.checkout.resolve(), workers=args.workers)
     processes = [process for process, _ in started]
     urls = [url for _, url in started]
     servers = [(host, int(port)) for host, port in
@@ -349,6 +383,7 @@ def main() -> int:
 
     load_after = os.getloadavg()
     print(f"{len(questions)} questions, top_k={args.top_k}, {len(urls)} server process(es) "
+          f"(--workers {args.workers}) "
           f"{', '.join(urls)} running {args.checkout.resolve()}; "
           f"load average after {load_after}\n")
     print_tables(levels)
@@ -356,7 +391,7 @@ def main() -> int:
     print("\nindex on disk (MB): " + ", ".join(f"{k} {v}" for k, v in files.items()))
     report = {
         "command": sys.argv, "checkout": str(args.checkout.resolve()), "warm_up": WARM_UP,
-        "top_k": args.top_k, "processes": args.processes,
+        "top_k": args.top_k, "processes": args.processes, "workers": args.workers,
         "questions": len(questions), "levels": levels, "index_files_mb": files,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "platform": platform.platform(), "load_after": load_after},
