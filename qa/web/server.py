@@ -156,11 +156,12 @@ class AppThreads:
 
 
 def make_server(app: Any, host: str, port: int, threads: int,
-                settings: ServerConfig | None = None, sock: socket.socket | None = None
-                ) -> Server:
+                settings: ServerConfig | None = None, sock: socket.socket | None = None,
+                reuse_port: bool = False) -> Server:
     """A bound, not yet serving server; port 0 picks a free port. Raises OSError if the
     address cannot be used. With `sock` (a listening socket shared by several processes,
-    qa.web.workers), the server accepts on it instead of binding `host`:`port`."""
+    qa.web.workers), the server accepts on it instead of binding `host`:`port`; with
+    `reuse_port`, it binds with SO_REUSEPORT (each process its own listening socket)."""
     if settings is None:
         qa_config = getattr(app, "config", {}).get("QA")
         settings = qa_config.server if qa_config is not None else ServerConfig()
@@ -173,7 +174,7 @@ def make_server(app: Any, host: str, port: int, threads: int,
         address, AppThreads(app, threads), numthreads=connections,
         server_name="newsqa", request_queue_size=BACKLOG,
         # Seconds a read from a client may wait (a stalled head or body, an idle connection).
-        timeout=settings.channel_timeout, shutdown_timeout=5,
+        timeout=settings.channel_timeout, shutdown_timeout=5, reuse_port=reuse_port,
     )
     request_class = type("Request", (JsonErrorRequest,),
                          {"max_header_bytes": settings.max_header_bytes})

@@ -73,6 +73,10 @@ class Supervisor:
     threads: int
     settings: Any
     announce: Callable[[str], None]
+    # "socket": the workers accept on the parent's socket; "reuse_port": each binds its
+    # own with SO_REUSEPORT and the kernel spreads connections by a hash of the client's
+    # address (the parent's socket only holds the port). Measured: README.
+    share: str = "socket"
     workers: dict[int, Worker] = field(default_factory=dict)  # by pid
     deaths: list[float] = field(default_factory=list)
     stop_signal: int = 0
@@ -118,7 +122,7 @@ class Supervisor:
                 for fd in (*inherited, reports_r, lifeline_w):
                     os.close(fd)
                 run_worker(number, self.host, self.sock, reports_w, lifeline_r,
-                           self.open_app, self.threads, self.settings)
+                           self.open_app, self.threads, self.settings, self.share)
             finally:
                 os._exit(1)
         os.close(reports_w)
@@ -223,17 +227,21 @@ def describe_exit(status: int) -> str:
     return f"exited with code {os.waitstatus_to_exitcode(status)}"
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The bound, listening socket the workers share. Raises OSError."""
+def listening_socket(host: str, port: int, share: str = "socket") -> socket.socket:
+    """The bound, listening socket the workers share (with share="reuse_port": a bound
+    socket that holds the port, not listening). Raises OSError."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
     try:
         if port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if share == "reuse_port":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(address)
-        sock.listen(BACKLOG)
+        if share != "reuse_port":
+            sock.listen(BACKLOG)
     except OSError:
         sock.close()
         raise
@@ -241,7 +249,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def run_worker(number: int, host: str, sock: socket.socket, reports: int, lifeline: int,
-               open_app: OpenApp, threads: int, settings: Any) -> NoReturn:
+               open_app: OpenApp, threads: int, settings: Any, share: str = "socket"
+               ) -> NoReturn:
     """The worker process after the fork: open the app, report, serve. Never returns."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)  # nothing to clean up while loading
@@ -252,7 +261,11 @@ def run_worker(number: int, host: str, sock: socket.socket, reports: int, lifeli
 
     try:
         app, close = open_app()
-        server = make_server(app, host, 0, threads, settings, sock=sock)
+        if share == "reuse_port":
+            server = make_server(app, host, sock.getsockname()[1], threads, settings,
+                                 reuse_port=True)
+        else:
+            server = make_server(app, host, 0, threads, settings, sock=sock)
     except QAError as exc:
         report({"error": str(exc)})
         os._exit(1)
