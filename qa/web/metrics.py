@@ -4,24 +4,46 @@ Requests are counted by route (the URL rule, e.g. `/api/documents/<doc_id>`, so 
 ids never become labels), method and status, with a latency histogram per route; the
 index's documents, chunks, generation and health are read when scraped. Each app has
 its own registry, so that apps made by tests do not share counters.
+
+Under `qa serve --workers N` a scrape reaches whichever worker accepts it, so each worker
+keeps its counts in prometheus_client's multiprocess files (`share_between_processes`,
+called in each worker before its app is made) and `/metrics` answers the sum over all
+workers, those that died included (their counts stay; their in-flight gauge goes).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, Response, request
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.wsgi import ClosingIterator
 
 ROUTE_KEY = "qa.route"
 UNMATCHED = "unmatched"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+SHARED_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_between_processes(directory: str) -> None:
+    """Keep this process's metrics in `directory`, which every worker of one server shares
+    (prometheus_client's multiprocess mode); call before any metric is made."""
+    os.environ[SHARED_DIR] = directory
+    values.ValueClass = values.MultiProcessValue()
 
 
 class Metrics:
@@ -29,24 +51,31 @@ class Metrics:
 
     def __init__(self, health: Callable[[], Any]):
         self.registry = CollectorRegistry()
+        multiprocess = getattr(values.ValueClass, "_multiprocess", False)
+        shared = os.environ.get(SHARED_DIR) if multiprocess else None
+        # Shared: the instruments write to this process's files, and a scrape reads them all.
+        self.scraped = self.registry
+        if shared:
+            self.scraped = CollectorRegistry()
+            MultiProcessCollector(self.scraped, shared)
         self.requests = Counter("qa_http_requests", "HTTP requests answered.",
                                 ["route", "method", "status"], registry=self.registry)
         self.latency = Histogram("qa_http_request_duration_seconds",
                                  "Time from request to the end of the response.", ["route"],
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.asks_in_flight = Gauge("qa_asks_in_flight", "Questions being answered now.",
-                                    registry=self.registry)
+                                    registry=self.registry, multiprocess_mode="livesum")
         self.stages = Histogram("qa_ask_stage_duration_seconds",
                                 "Time a question spends in each stage (embed, vector_search, "
                                 "keyword_search, fusion, highlight).", ["stage"],
                                 buckets=STAGE_BUCKETS, registry=self.registry)
-        self.registry.register(_IndexCollector(health))
+        self.scraped.register(_IndexCollector(health))
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stages.labels(stage).observe(seconds)
 
     def render(self) -> Response:
-        return Response(generate_latest(self.registry), mimetype=None,
+        return Response(generate_latest(self.scraped), mimetype=None,
                         content_type=CONTENT_TYPE_LATEST)
 
 

@@ -21,15 +21,19 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
+
+from prometheus_client.multiprocess import mark_process_dead
 
 from qa.errors import QAError
 from qa.web.server import BACKLOG, STOP_MARGIN_SECONDS, make_server, serve
@@ -81,6 +85,7 @@ class Supervisor:
     deaths: list[float] = field(default_factory=list)
     stop_signal: int = 0
     announced: bool = False
+    metrics_dir: str = ""  # the workers' shared metrics files (qa.web.metrics)
 
     @property
     def url(self) -> str:
@@ -91,6 +96,7 @@ class Supervisor:
         """Start the workers, supervise them until a signal, stop them; the exit code."""
         previous = {sig: signal.signal(sig, self._on_signal)
                     for sig in (signal.SIGTERM, signal.SIGINT)}
+        self.metrics_dir = tempfile.mkdtemp(prefix="qa-metrics-")
         try:
             for number in range(1, self.count + 1):
                 self._start(number)
@@ -101,6 +107,7 @@ class Supervisor:
             return 0
         finally:
             self._stop_all()
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
@@ -122,7 +129,8 @@ class Supervisor:
                 for fd in (*inherited, reports_r, lifeline_w):
                     os.close(fd)
                 run_worker(number, self.host, self.sock, reports_w, lifeline_r,
-                           self.open_app, self.threads, self.settings, self.share)
+                           self.open_app, self.threads, self.settings, self.share,
+                           self.metrics_dir)
             finally:
                 os._exit(1)
         os.close(reports_w)
@@ -171,6 +179,8 @@ class Supervisor:
             self._read(worker)
             os.close(worker.reports)
             os.close(worker.lifeline)
+            # Its counts stay in the sum; its share of the in-flight gauge goes.
+            mark_process_dead(pid, self.metrics_dir)
             how = describe_exit(status)
             if not worker.ready:
                 # Starting failed (no index, a damaged one, a bad setting): every worker
@@ -249,8 +259,8 @@ def listening_socket(host: str, port: int, share: str = "socket") -> socket.sock
 
 
 def run_worker(number: int, host: str, sock: socket.socket, reports: int, lifeline: int,
-               open_app: OpenApp, threads: int, settings: Any, share: str = "socket"
-               ) -> NoReturn:
+               open_app: OpenApp, threads: int, settings: Any, share: str = "socket",
+               metrics_dir: str = "") -> NoReturn:
     """The worker process after the fork: open the app, report, serve. Never returns."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)  # nothing to clean up while loading
@@ -260,6 +270,10 @@ def run_worker(number: int, host: str, sock: socket.socket, reports: int, lifeli
         os.write(reports, (json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8"))
 
     try:
+        if metrics_dir:
+            from qa.web.metrics import share_between_processes
+
+            share_between_processes(metrics_dir)
         app, close = open_app()
         if share == "reuse_port":
             server = make_server(app, host, sock.getsockname()[1], threads, settings,
