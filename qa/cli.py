@@ -79,20 +79,23 @@ class _Group(click.Group):
 
         try:
             return super().invoke(ctx)
-        except QAError as exc:
-            raise click.ClickException(str(exc)) from None
-        except sqlite3.DatabaseError as exc:
-            logger.debug("database error", exc_info=True)
-            raise click.ClickException(
-                f"an index file is unreadable ({exc}); run `qa check` to see what is wrong"
-            ) from None
-        except OSError as exc:
-            logger.debug("file error", exc_info=True)
-            where = f" {exc.filename}" if exc.filename else ""
-            raise click.ClickException(
-                f"cannot use{where}: {exc.strerror or exc}; check that it exists and its "
-                "permissions (run with -v for details)"
-            ) from None
+        except (QAError, sqlite3.DatabaseError, OSError) as exc:
+            raise click.ClickException(one_line(exc)) from None
+
+
+def one_line(exc: Exception) -> str:
+    """What a command says when the library refuses (QAError) or a file fails under it."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.DatabaseError):
+        logger.debug("database error", exc_info=True)
+        return f"an index file is unreadable ({exc}); run `qa check` to see what is wrong"
+    if isinstance(exc, OSError):
+        logger.debug("file error", exc_info=True)
+        where = f" {exc.filename}" if exc.filename else ""
+        return (f"cannot use{where}: {exc.strerror or exc}; check that it exists and its "
+                "permissions (run with -v for details)")
+    return str(exc)
 
 
 @click.group(cls=_Group)
@@ -546,10 +549,15 @@ def _serve_workers(config: Config, host: str, port: int, workers: int) -> None:
     from qa.web.workers import Supervisor, WorkersFailed, listening_socket
 
     def open_app() -> tuple[Any, Callable[[], None]]:
+        # In the worker: what would end `qa serve` in one line goes to the supervisor.
+        import sqlite3
+
         try:
             return _open_app(config)
         except click.ClickException as exc:
             raise QAError(exc.message) from None
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise QAError(one_line(exc)) from None
 
     try:
         sock = listening_socket(host, port)
