@@ -45,6 +45,9 @@ DRAIN_SECONDS = 2.0
 # A stop waits this much longer than cheroot's shutdown_timeout before it gives up on the
 # threads (see stop_within).
 STOP_MARGIN_SECONDS = 5.0
+# With a listening socket shared by several workers: how long a worker waits after taking
+# a new connection before it takes another (see _pause_after_accept).
+ACCEPT_PAUSE = 0.005
 REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
            431: "Request Header Fields Too Large", 500: "Internal Server Error",
            501: "Not Implemented", 503: "Service Unavailable",
@@ -197,7 +200,25 @@ def make_server(app: Any, host: str, port: int, threads: int,
         # "nothing to accept" at once, not wait in accept() (cheroot's 1 s timeout) while
         # their own keep-alive connections have requests waiting.
         server.socket.setblocking(False)
+        _pause_after_accept(server)
     return server
+
+
+def _pause_after_accept(server: Server) -> None:
+    """After taking a new connection, a worker waits ACCEPT_PAUSE before its next accept,
+    so that the other workers get the next connections of a burst: otherwise whichever
+    worker was running took most of them (8 keep-alive connections opened at once all
+    landed on one of two workers; README, "Several workers on one port")."""
+    manager = server._connections
+    accept = manager._from_server_socket
+
+    def accept_then_pause(server_socket: socket.socket) -> Any:
+        connection = accept(server_socket)
+        if connection is not None:
+            time.sleep(ACCEPT_PAUSE)
+        return connection
+
+    manager._from_server_socket = accept_then_pause
 
 
 def _adopt(server: Server, sock: socket.socket) -> socket.socket:
