@@ -133,16 +133,31 @@ def test_a_bad_config_fails_fast_with_one_clear_line(tmp_path):
     config_path = tmp_path / "config.yaml"
     config_path.write_text(f"index_dir: {tmp_path / 'nothing'}\nmodel:\n  name: fake-embedder\n",
                            encoding="utf-8")
+    error = serve_fails(config_path)
+    assert "no index" in error and "qa index" in error
+
+
+def test_a_damaged_index_fails_fast_with_one_clear_line(tmp_path):
+    config_path = fake_project(tmp_path)
+    (store,) = (tmp_path / "embeddings" / "index").glob("store-*/chunks.sqlite")
+    store.write_bytes(bytes(4096))
+    error = serve_fails(config_path)
+    assert "unreadable" in error and "qa check" in error
+
+
+def serve_fails(config_path) -> str:
+    """Runs `qa serve --workers 2`, which must fail at once; returns its one error line."""
     began = time.monotonic()
     result = subprocess.run([sys.executable, "-c", FAKE_SERVE, "serve", "--config",
                              str(config_path), "--port", "0", "--workers", "2"],
                             cwd=REPO, capture_output=True, text=True, timeout=WAIT_SECONDS * 2)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "no index" in errors[0] and "qa index" in errors[0]
+    assert len(errors) == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert "serving on" not in result.stdout
     assert time.monotonic() - began < WAIT_SECONDS
+    return errors[0]
 
 
 def test_workers_setting_is_checked(tmp_path):
