@@ -177,3 +177,18 @@ def test_the_supervisor_describes_how_a_worker_ended():
     # Wait statuses as os.waitpid gives them: a signal number, or the exit code << 8.
     assert describe_exit(signal.SIGKILL) == "was killed by signal 9 (SIGKILL)"
     assert describe_exit(3 << 8) == "exited with code 3"
+
+
+def test_ctrl_c_stops_every_worker(tmp_path):
+    config_path = fake_project(tmp_path)
+    server = ServeProcess([sys.executable, "-c", FAKE_SERVE, "serve", "--config",
+                           str(config_path), "--port", "0", "--workers", "2"], WAIT_SECONDS * 2)
+    try:
+        assert ask(server.url, "景德镇")["passages"]
+        pids = list(worker_pids(server).values())
+    finally:
+        code = server.stop(signal.SIGINT)
+    assert code == 0, server.log
+    assert len(pids) == 2 and all(gone(pid) for pid in pids)
+    assert server.log.count("stopped serving on") == 2
+    assert "Traceback" not in server.log
