@@ -27,6 +27,7 @@ from qa.index.store import StoredChunk
 from qa.passage_choice import stand_ins
 from qa.passage_features import wording_bonuses
 from qa.question_terms import keep_rarest
+from qa.sentence_vectors import SentenceVectors
 from qa.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class Retriever:
         self.stages = StageTimer()
         # Embeds the question while its keyword side runs (qa.background_embedding).
         self.background = BackgroundWork()
+        # Sentence vectors for the model's choice of an answering sentence, kept.
+        self.sentence_vectors = SentenceVectors(embedder)
         # Chinese keywords for English questions (CC-CEDICT); loaded on first use.
         self.bridge = (EnglishBridge(config.model.cache_dir)
                        if config.keywords.english_bridge else None)
@@ -359,7 +362,7 @@ class Retriever:
         """The answering sentence of each passage (qa.highlight)."""
 
         def similarity(sentences: list[str]) -> list[float]:
-            return (self.embedder.embed_passages(sentences) @ query.vector).tolist()
+            return (self.sentence_vectors.vectors(sentences) @ query.vector).tolist()
 
         return answer_spans(query.text, query.idf, self.tokenizer,
                             [chunk.text for chunk in chunks], similarity)
