@@ -9,11 +9,13 @@ other passages of a request) in one `embed_passages` call, as today ("together")
 sentence on its own ("alone": no padding, no batch-mates, so a sentence's vector depends
 on its text only). A choice is right when the chosen sentence holds a gold answer.
 Prints the share right, how often the two choose differently, the CPU per request of
-each, and (with `--fp32`) each one's cosine to the fp32 model's vectors.
+each, and (with `--fp32`) each one's cosine to the fp32 model's vectors; with
+`--shape-only`, only the shape of the work (sentences per request, tokens per sentence,
+the batches the ONNX embedder cuts one call into and their padding), without the model.
 
     QA_MODEL_CACHE=… .venv/bin/python scripts/sentence_fallback.py \
         ../shared/benchmarks/cmrc2018/cmrc2018_dev.json ../shared/benchmarks/drcd/DRCD_dev.json \
-        [--questions 200] [--mates 4] [--fp32] [--json artifacts/sentence_fallback.json]
+        [--questions 200] [--mates 4] [--fp32] [--shape-only] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -58,6 +60,36 @@ def held_out_cases(path: Path, config, limit: int) -> list[tuple[str, str, tuple
     return cases
 
 
+def shape(embedder, cases, mates: int) -> dict[str, object]:
+    """Sentences per request, tokens per sentence, and the padded tokens of the batches
+    one call is cut into (qa.onnx_embedder), against each sentence alone."""
+    per_request, lengths, batches, padded = [], [], [], 0
+    for number, (_, text, _) in enumerate(cases):
+        texts = [text] + [cases[(number + k) % len(cases)][1] for k in range(1, mates + 1)]
+        sentences = [t[s:e] for t in texts for s, e in passage_sentences(t)]
+        prompt = config_prompt(embedder)
+        sizes = [len(e.ids) for e in embedder._tokenizer.encode_batch(
+            [prompt + s for s in sentences])]
+        order = sorted(range(len(sizes)), key=sizes.__getitem__)
+        cut = embedder._batches(order, sizes)
+        per_request.append(len(sentences))
+        lengths.extend(sizes)
+        batches.append(len(cut))
+        padded += sum(len(b) * max(sizes[i] for i in b) for b in cut)
+    return {"requests": len(cases),
+            "sentences_per_request_p50_max": [float(np.median(per_request)),
+                                              max(per_request)],
+            "tokens_per_sentence_p50_p90_max": [float(np.median(lengths)),
+                                                float(np.percentile(lengths, 90)),
+                                                max(lengths)],
+            "batches_per_request_mean": round(float(np.mean(batches)), 2),
+            "padded_tokens_share": round(1 - sum(lengths) / padded, 4)}
+
+
+def config_prompt(embedder) -> str:
+    return embedder._prompts["passage"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", type=Path, nargs="+")
@@ -65,6 +97,7 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=200, help="per file")
     parser.add_argument("--mates", type=int, default=4)
     parser.add_argument("--fp32", action="store_true")
+    parser.add_argument("--shape-only", action="store_true")
     parser.add_argument("--json", dest="json_out", type=Path)
     args = parser.parse_args()
     config = with_model_cache_from_environment(load_config(args.config))
@@ -76,6 +109,10 @@ def main() -> int:
     results = {}
     for path in args.files:
         cases = held_out_cases(path, config, args.questions)
+        if args.shape_only:
+            results[path.name] = shape(embedder, cases, args.mates)
+            print(f"{path.name}: {json.dumps(results[path.name])}")
+            continue
         right = {"together": 0, "alone": 0}
         cpu = {"together": 0.0, "alone": 0.0}
         differ = 0
