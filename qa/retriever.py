@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.answer import Answer, Citation, Passage
+from qa.background_embedding import BackgroundWork
 from qa.bridge import EnglishBridge
 from qa.config import MODES, Config
 from qa.duplicates import group_duplicates
@@ -26,6 +27,7 @@ from qa.index.store import StoredChunk
 from qa.passage_choice import stand_ins
 from qa.passage_features import wording_bonuses
 from qa.question_terms import keep_rarest
+from qa.sentence_vectors import SentenceVectors
 from qa.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,10 @@ class Retriever:
         self.tokenizer = Tokenizer(config.keywords.user_words)
         # Where the time of a question goes (the server feeds /metrics from it).
         self.stages = StageTimer()
+        # Embeds the question while its keyword side runs (qa.background_embedding).
+        self.background = BackgroundWork()
+        # Sentence vectors for the model's choice of an answering sentence, kept.
+        self.sentence_vectors = SentenceVectors(embedder)
         # Chinese keywords for English questions (CC-CEDICT); loaded on first use.
         self.bridge = (EnglishBridge(config.model.cache_dir)
                        if config.keywords.english_bridge else None)
@@ -99,17 +105,41 @@ class Retriever:
         """
         terms = self._bridge_terms(question)
         if vector is None:
-            with self.stages.timed("embed"):
-                vector = self.embedder.embed_queries([_with_terms(question, terms)])[0]
+            vector = self._embed_question(_with_terms(question, terms))
+        if snapshot is None:
+            with self.engine.snapshot() as snapshot:
+                return Query(question, vector, *self._weighted_tokens(question, terms, snapshot))
+        return Query(question, vector, *self._weighted_tokens(question, terms, snapshot))
+
+    def _embed_question(self, text: str) -> np.ndarray:
+        with self.stages.timed("embed"):
+            return self.embedder.embed_queries([text])[0]
+
+    def _weighted_tokens(self, question: str, terms: str,
+                         snapshot: Snapshot) -> tuple[list[str], dict[str, float]]:
+        """The question's rarest tokens (with an English question's Chinese terms) and
+        their idf."""
         tokens = self.tokenizer.tokens(question)
         if terms:
             # Through the tokenizer, so that a term matches the index's own words.
             tokens += self.tokenizer.tokens(terms)
         limit = self.config.retrieval.max_question_terms
-        if snapshot is None:
-            with self.engine.snapshot() as snapshot:
-                return Query(question, vector, *keep_rarest(tokens, snapshot.idf(tokens), limit))
-        return Query(question, vector, *keep_rarest(tokens, snapshot.idf(tokens), limit))
+        return keep_rarest(tokens, snapshot.idf(tokens), limit)
+
+    def _prepare_and_search_keywords(
+        self, question: str, mode: str, limit: int, snapshot: Snapshot, filters: Filters
+    ) -> tuple[Query, dict[int, float] | None]:
+        """`prepare`, with the keyword search of `rank` done while the model embeds the
+        question on a background worker (qa.background_embedding): the same Query and
+        the same keyword hits as the two steps one after the other."""
+        terms = self._bridge_terms(question)
+        embedding = self.background.start(
+            lambda: self._embed_question(_with_terms(question, terms)))
+        tokens, idf = self._weighted_tokens(question, terms, snapshot)
+        keyword = None
+        if mode in ("hybrid", "keyword"):
+            keyword = self._keyword_search(snapshot, tokens, self._depth(limit), filters)
+        return Query(question, embedding.result(), tokens, idf), keyword
 
     def embedding_text(self, question: str) -> str:
         """What is embedded for a question: with an English question's Chinese terms
@@ -120,21 +150,23 @@ class Retriever:
         return " ".join(self.bridge.terms(question)) if self.bridge is not None else ""
 
     def rank(self, query: Query, mode: str, limit: int, snapshot: Snapshot | None = None,
-             filters: Filters = NO_FILTERS) -> list[Candidate]:
+             filters: Filters = NO_FILTERS,
+             keyword_hits: dict[int, float] | None = None) -> list[Candidate]:
         """The best `limit` chunks for a prepared question (among the documents the
-        filters keep), with both components' scores."""
+        filters keep), with both components' scores. `keyword_hits`, if given, is the
+        keyword search's result for this query, limit and filters, already done."""
         if snapshot is None:
             with self.engine.snapshot() as snapshot:
-                return self.rank(query, mode, limit, snapshot, filters)
-        depth = max(self.config.retrieval.candidates, limit)
+                return self.rank(query, mode, limit, snapshot, filters, keyword_hits)
+        depth = self._depth(limit)
         vector: dict[int, float] = {}
         keyword: dict[int, float] = {}
         if mode in ("hybrid", "vector"):
             with self.stages.timed("vector_search"):
                 vector = dict(snapshot.vector_search(query.vector, depth, filters))
         if mode in ("hybrid", "keyword"):
-            with self.stages.timed("keyword_search"):
-                keyword = dict(snapshot.keyword_search(query.tokens, depth, filters=filters))
+            keyword = (dict(keyword_hits) if keyword_hits is not None
+                       else self._keyword_search(snapshot, query.tokens, depth, filters))
         with self.stages.timed("fusion"):
             if mode == "hybrid":
                 self._complete(snapshot, query, vector, keyword)
@@ -156,6 +188,14 @@ class Retriever:
                 for c in top
             ]
         return top
+
+    def _depth(self, limit: int) -> int:
+        return max(self.config.retrieval.candidates, limit)
+
+    def _keyword_search(self, snapshot: Snapshot, tokens: list[str], depth: int,
+                        filters: Filters) -> dict[int, float]:
+        with self.stages.timed("keyword_search"):
+            return dict(snapshot.keyword_search(tokens, depth, filters=filters))
 
     def _vector_weight(self, snapshot: Snapshot, query: Query,
                        keyword: dict[int, float]) -> float:
@@ -228,8 +268,9 @@ class Retriever:
         # of a shown document may stand for it (qa.passage_choice).
         depth = max(top_k, settings.candidates)
         with self.engine.snapshot() as snapshot:
-            query = self.prepare(question, snapshot=snapshot)
-            ranked = self.rank(query, mode, depth, snapshot, filters)
+            query, keyword_hits = self._prepare_and_search_keywords(
+                question, mode, depth, snapshot, filters)
+            ranked = self.rank(query, mode, depth, snapshot, filters, keyword_hits)
             chunks = snapshot.chunks([c.chunk_id for c in ranked])
             matched = snapshot.matching_documents(filters)
         found = [(chunks[c.chunk_id], c) for c in ranked if c.chunk_id in chunks]
@@ -321,7 +362,7 @@ class Retriever:
         """The answering sentence of each passage (qa.highlight)."""
 
         def similarity(sentences: list[str]) -> list[float]:
-            return (self.embedder.embed_passages(sentences) @ query.vector).tolist()
+            return (self.sentence_vectors.vectors(sentences) @ query.vector).tolist()
 
         return answer_spans(query.text, query.idf, self.tokenizer,
                             [chunk.text for chunk in chunks], similarity)

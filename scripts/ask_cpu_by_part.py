@@ -11,7 +11,8 @@ the sentence embedding), so they do not add up to the whole. Also counts how man
 requests needed the sentence embedding.
 
     QA_MODEL_CACHE=… PYTHONPATH=CHECKOUT .venv/bin/python scripts/ask_cpu_by_part.py \
-        --config C [--questions Q.jsonl] [-n 200] [--model-threads 0] [--json out.json]
+        --config C [--questions Q.jsonl] [-n 200] [--warm-up 10] [--model-threads 0] \
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def main() -> int:
     parser.add_argument("--questions", type=Path,
                         default=REPO / "benchmarks" / "shipped_dev_questions.jsonl")
     parser.add_argument("-n", "--requests", type=int, default=200)
+    parser.add_argument("--warm-up", type=int, default=WARM_UP,
+                        help="questions asked first, not counted (they also fill caches)")
     parser.add_argument("--model-threads", type=int, default=None,
                         help="override model.threads (0 = all cores)")
     parser.add_argument("--json", dest="json_out", type=Path)
@@ -81,7 +84,7 @@ def main() -> int:
     lines = args.questions.read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()]
     client = app.test_client()
-    for question in questions[:WARM_UP]:
+    for question in questions[:args.warm_up]:
         client.post("/api/ask", json={"question": question, "top_k": 5})
     cpu.clear()
     calls.clear()
