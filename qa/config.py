@@ -73,6 +73,8 @@ class RetrievalConfig:
     # Hybrid only: the best `wording_depth` candidates gain this share of the question's
     # keyword weight that they hold in the question's order (qa.passage_features).
     in_order_weight: float = 0.2
+    # ... and this share of the question's keyword weight found in their title.
+    title_weight: float = 0.0
     wording_depth: int = 20
     confident_similarity: float = 0.85
     confident_coverage: float = 0.9
@@ -344,7 +346,7 @@ def _check_ranges(instance: Any, where: str) -> None:
         if instance.mode not in MODES:
             raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}")
         names = ("vector_weight_min", "vector_weight_max", "cosine_range_floor",
-                 "in_order_weight", "confident_similarity",
+                 "in_order_weight", "title_weight", "confident_similarity",
                  "confident_coverage", "duplicate_similarity")
         for name in names:
             if not 0.0 <= getattr(instance, name) <= 1.0:

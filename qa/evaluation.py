@@ -3,7 +3,9 @@ latency.
 
 Every paragraph (`context`) of all the files given becomes one document in a
 temporary index built through the real pipeline (loader types, chunker, embedder,
-keyword index), so the files share one pool; each question is then asked, and
+keyword index), so the files share one pool; its article's `title` is the
+document's title, as a loaded article's headline is (embedded before each chunk,
+searched by keywords, stored); each question is then asked, and
 the rank of the paragraph it was written about is recorded. sentence@1 is the
 share of questions (with gold answers) whose rank-1 passage is from the right
 paragraph and whose marked sentence holds one of the gold answers, both folded
@@ -70,12 +72,13 @@ def read_squad(paths: list[Path]) -> EvalSet:
             raise QAError(f"{path} is not a readable SQuAD-format file: {exc}") from None
         count = 0
         for a, article in enumerate(data):
+            title = str(article.get("title") or "").strip() or None
             for p, paragraph in enumerate(article.get("paragraphs", [])):
                 context = str(paragraph.get("context", "")).strip()
                 if not context:
                     continue
                 doc_id = f"{path.stem}-{a}-{p}"
-                documents.append(Document(doc_id, str(path), (Block(context),)))
+                documents.append(Document(doc_id, str(path), (Block(context),), title=title))
                 count += 1
                 for qa in paragraph.get("qas", []):
                     question = str(qa.get("question", "")).strip()

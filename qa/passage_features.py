@@ -60,11 +60,30 @@ def in_order_share(terms: QuestionTerms, text: str) -> float:
     return _in_order(terms, fold_quickly(text)) / total if total > 0 else 0.0
 
 
-def wording_bonuses(question: str, idf: dict[str, float], texts: dict[int, str]
-                    ) -> dict[int, float]:
-    """`in_order_share` of each of `texts` (chunk id -> the text the retriever has)."""
+def title_share(terms: QuestionTerms, title: str | None) -> float:
+    """The `title` feature alone: the share of the question's idf weight in `title`."""
+    total = terms.total
+    if not title or total <= 0:
+        return 0.0
+    folded = fold_quickly(title)
+    return sum(w for t, w in terms.words if t in folded) / total
+
+
+def wording_bonuses(question: str, idf: dict[str, float], texts: dict[int, str],
+                    titles: dict[int, str | None] | None = None,
+                    weights: tuple[float, float] = (1.0, 0.0)) -> dict[int, float]:
+    """Each of `texts` (chunk id -> the text the retriever has): its `in_order_share`
+    and its title's `title_share` (`titles`, same ids), averaged with `weights`
+    (in order, title); the default is the in-order share alone."""
     terms = question_terms(question, idf)
-    return {chunk_id: in_order_share(terms, text) for chunk_id, text in texts.items()}
+    in_order, title = weights
+    total = in_order + title
+    if total <= 0:
+        return dict.fromkeys(texts, 0.0)
+    titles = titles or {}
+    return {chunk_id: (in_order * in_order_share(terms, text)
+                       + (title * title_share(terms, titles.get(chunk_id)) if title else 0.0))
+            / total for chunk_id, text in texts.items()}
 
 
 def passage_features(terms: QuestionTerms, text: str, title: str | None = None,
@@ -75,13 +94,9 @@ def passage_features(terms: QuestionTerms, text: str, title: str | None = None,
     if total <= 0:
         return (0.0, 0.0, _exact_share(terms, folded), 0.0)
     occurrences = _occurrences(terms, folded)
-    title_share = 0.0
-    if title:
-        folded_title = fold_quickly(title)
-        title_share = sum(w for t, w in terms.words if t in folded_title) / total
     return (_best_window(terms, occurrences, window) / total,
             _in_order(terms, folded) / total,
-            _exact_share(terms, folded), title_share)
+            _exact_share(terms, folded), title_share(terms, title))
 
 
 def _occurrences(terms: QuestionTerms, folded: str) -> list[tuple[int, int, int]]:

@@ -217,15 +217,17 @@ class Retriever:
     def _by_wording(self, snapshot: Snapshot, query: Query,
                     ranked: list[Candidate]) -> list[Candidate]:
         """The best few re-ranked with the share of the question's words they hold in
-        its order (qa.passage_features.wording_bonuses)."""
+        its order and in their title (qa.passage_features.wording_bonuses)."""
         settings = self.config.retrieval
         head = ranked[:settings.wording_depth]
-        if settings.in_order_weight <= 0 or not head:
+        weights = (settings.in_order_weight, settings.title_weight)
+        if sum(weights) <= 0 or not head:
             return ranked
         chunks = snapshot.chunks([c.chunk_id for c in head])
         texts = {i: _with_heading(c) for i, c in chunks.items()}
-        return add_bonuses(ranked, wording_bonuses(query.text, query.idf, texts),
-                           settings.in_order_weight)
+        titles = {i: c.title for i, c in chunks.items()}
+        return add_bonuses(ranked, wording_bonuses(query.text, query.idf, texts, titles, weights),
+                           sum(weights))
 
     def keyword_coverage(self, query: Query, chunk: StoredChunk) -> float:
         """Share of the question's idf mass whose words appear in the chunk (with its

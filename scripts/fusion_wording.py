@@ -3,7 +3,8 @@
 Reads the candidate dumps of scripts/tune_fusion.py. For each question the
 product's blend ranks the candidates; the best `--depth` of them (the only ones a
 re-ranker in the product would touch) get the features of qa.passage_features from
-the text the dump holds (and the article's title, where the set has one), and are
+the text the dump holds (the chunk's title, section and text, as the product's
+re-rank reads it) and the article's title, and are
 re-ranked by the product's score plus a weighted feature. A listwise (softmax)
 combination of the product's score and all features is fitted on the --tune files
 only; the other files are held out. Prints recall@1 per file and can write JSON for
@@ -202,9 +203,14 @@ def main() -> int:
         for extra in (0.1, 0.2, 0.3, 0.5):
             variants[f"product + {extra} x {name} (top {args.depth})"] = (
                 lambda ids, s, f, r, col=col, extra=extra: order_by(ids, s + extra * f[:, col], r))
+    # The shipped re-rank (0.2 x in_order) with the title added at each weight.
+    in_order, title = COLUMNS.index("in_order"), COLUMNS.index("title")
+    for extra in (0.1, 0.2, 0.3, 0.5):
+        variants[f"product + 0.2 x in_order + {extra} x title (top {args.depth})"] = (
+            lambda ids, s, f, r, extra=extra: order_by(
+                ids, s + 0.2 * f[:, in_order] + extra * f[:, title], r))
     tune = [i for i, q in enumerate(questions) if q["file"] in args.tune]
-    # Which columns a learned combination uses: all, and all but the title (which
-    # `qa eval` cannot show: it indexes contexts without their titles).
+    # Which columns a learned combination uses: all, and all but the title.
     subsets = {"all features": list(range(len(COLUMNS))),
                "no title": [c for c, n in enumerate(COLUMNS) if n != "title"]}
     for label, columns in subsets.items() if tune else ():

@@ -16,6 +16,9 @@ holds the answer, both scores) to a JSON-lines file and counts it in one class:
 - outscored: everything else (the answering sentence has question words but
   another has more).
 
+Each class is also counted for the cases whose answer text occurs in two or more
+sentences of the document's candidate chunks (", answer in 2+ candidate sentences").
+
 The tuning part is fixed by article: even positions of a file's `data` list for
 CMRC dev and the news dev file, all of CMRC trial; everything else is held out.
 
@@ -86,7 +89,11 @@ def classify(row: dict, tokenizer: Tokenizer) -> tuple[str, dict] | None:
     if sentence_holds_answer(chunk.text[start:end], answers):
         return None
     case = {"question": row["question"], "answer": answers[0],
-            "kind": question_kind(row["question"]), "marked": chunk.text[start:end]}
+            "kind": question_kind(row["question"]), "marked": chunk.text[start:end],
+            # Candidate sentences (of every candidate chunk) that hold a gold answer.
+            "answer sentences": sum(
+                sentence_holds_answer(c.text[a:b], answers)
+                for c, _ in found for a, b in highlight.passage_sentences(c.text))}
     if not any(sentence_holds_answer(c.text, answers) for c, _ in found):
         return "not in candidates", case
     if not sentence_holds_answer(chunk.text, answers):
@@ -140,6 +147,8 @@ def main() -> None:
                     continue
                 name, case = result
                 counts[name] += 1
+                if case["answer sentences"] > 1:
+                    counts[f"{name}, answer in 2+ candidate sentences"] += 1
                 sink.write(json.dumps({"class": name, "file": path.name, **case},
                                       ensure_ascii=False) + "\n")
     right = counts["right document"] or 1

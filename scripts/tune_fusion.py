@@ -42,7 +42,7 @@ def shipped_set(config, path: Path) -> EvalSet:
 
 def squad_titles(paths: list[Path]) -> dict[str, str]:
     """Each paragraph's article title (`data[].title`), keyed as read_squad keys
-    paragraphs; `qa eval` indexes no titles, so they are only a feature offline."""
+    paragraphs (the title `qa eval` indexes with them)."""
     titles = {}
     for path in paths:
         data = json.loads(path.read_text(encoding="utf-8-sig"))["data"]

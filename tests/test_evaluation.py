@@ -110,3 +110,32 @@ def test_sentence_holds_answer_compares_folded_text():
     assert sentence_holds_answer("中華民國於1912年成立。", ("中华民国",))
     assert sentence_holds_answer("营收突破１６００亿元。", ("1600亿元",))
     assert not sentence_holds_answer("营收突破1600亿元。", ())
+
+
+def test_qa_eval_indexes_each_articles_title(tmp_path, make_config):
+    """The answer paragraph names neither 景德镇 nor 综试区: only its article's title
+    does, as a news report's headline does. Indexed with titles, as the product
+    indexes an article, it comes first; the look-alike paragraph lacks the title."""
+    def article(title, context, questions):
+        return {"title": title, "paragraphs": [
+            {"context": context, "qas": [{"question": q, "answers": [{"text": a}]}
+                                         for q, a in questions]}]}
+
+    data = {"data": [
+        article("景德镇跨境电商综试区获批", "今年2月，该试验区获国务院正式批复，首批企业已入驻。",
+                [("景德镇综试区什么时候获批？", "今年2月")]),
+        article("南浦港口扩建", "今年5月，该港区获省政府正式批复，扩建工程随即开工。", []),
+    ]}
+    path = tmp_path / "titled.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    evalset = read_squad([path])
+    assert [d.title for d in evalset.documents] == ["景德镇跨境电商综试区获批", "南浦港口扩建"]
+    (row,) = evaluate([path], make_config(), FakeEmbedder(), modes=("keyword",))
+    assert row["recall@1"] == 1.0 and row["sentence@1"] == 1.0
+    # The same file without titles: no question word is left in the right paragraph.
+    for entry in data["data"]:
+        del entry["title"]
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert read_squad([path]).documents[0].title is None
+    (untitled,) = evaluate([path], make_config(), FakeEmbedder(), modes=("keyword",))
+    assert untitled["recall@1"] < 1.0

@@ -8,6 +8,7 @@ from qa.passage_features import (
     in_order_share,
     passage_features,
     question_terms,
+    title_share,
     wording_bonuses,
 )
 
@@ -56,3 +57,16 @@ def test_matching_is_on_folded_text():
 def test_wording_bonuses_score_every_text_given():
     bonuses = wording_bonuses(QUESTION, IDF, {7: "青禾综试区获批", 9: "获批的是青禾"})
     assert bonuses[7] == pytest.approx(1.0) and bonuses[9] == pytest.approx(0.5)
+
+
+def test_title_share_and_the_weighted_bonus():
+    terms = question_terms(QUESTION, IDF)
+    assert title_share(terms, "青禾综试区揭牌") == pytest.approx(5 / 6)
+    assert title_share(terms, None) == 0.0 and title_share(question_terms("？", {}), "青禾") == 0.0
+    texts = {7: "获批的是青禾", 9: "获批的是青禾"}
+    titles = {7: "青禾综试区获批", 9: None}
+    # Weights (in order, title) average the two shares; the title alone tells them apart.
+    bonuses = wording_bonuses(QUESTION, IDF, texts, titles, (0.2, 0.2))
+    assert bonuses[7] == pytest.approx((0.5 + 1.0) / 2) and bonuses[9] == pytest.approx(0.25)
+    assert wording_bonuses(QUESTION, IDF, texts, titles, (0.0, 0.0)) == {7: 0.0, 9: 0.0}
+    assert wording_bonuses(QUESTION, IDF, texts, titles) == wording_bonuses(QUESTION, IDF, texts)

@@ -155,9 +155,50 @@ def test_hybrid_re_ranks_its_best_candidates_by_the_words_in_the_question_order(
     assert ranked[1.0][0].chunk_id == in_order
 
 
+TITLED = {
+    # Two reports whose text says the same thing; only one headline names the port.
+    "a.md": "---\ntitle: 青禾港扩建获批\n---\n\n该港区扩建工程今年获批，计划三年完工。\n",
+    "b.md": "---\ntitle: 南浦新区规划发布\n---\n\n该新区扩建工程今年获批，计划三年完工。\n",
+}
+
+
+def test_hybrid_re_rank_adds_the_share_of_the_question_in_the_title(tmp_path, make_config):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in TITLED.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    config = make_config(retrieval={"in_order_weight": 0.0})
+    embedder = FakeEmbedder()
+    build_index(config, embedder, corpus, config.index_dir)
+    engine = open_index(config)
+    try:
+        ranked = {}
+        for weight in (0.0, 0.5):
+            settings = dataclasses.replace(config.retrieval, title_weight=weight)
+            retriever = Retriever(dataclasses.replace(config, retrieval=settings), engine,
+                                  embedder)
+            query = retriever.prepare("青禾港扩建工程什么时候获批")
+            ranked[weight] = retriever.rank(query, "hybrid", 50)
+        with engine.snapshot() as snapshot:
+            chunks = snapshot.chunks([c.chunk_id for c in ranked[0.0]])
+    finally:
+        engine.close()
+    titled = next(i for i, c in chunks.items() if c.title == "青禾港扩建获批")
+    before = {c.chunk_id: c.score for c in ranked[0.0]}
+    after = {c.chunk_id: c.score for c in ranked[0.5]}
+    shares = wording_bonuses(query.text, query.idf, {i: "" for i in chunks},
+                             {i: c.title for i, c in chunks.items()}, (0.0, 1.0))
+    assert shares[titled] > 0.3 and min(shares.values()) < shares[titled]
+    for i in chunks:
+        assert after[i] == pytest.approx((before[i] + 0.5 * shares[i]) / 1.5)
+    assert ranked[0.5][0].chunk_id == titled
+
+
 def test_wording_settings_are_checked(make_config):
     with pytest.raises(ConfigError, match="in_order_weight"):
         make_config(retrieval={"in_order_weight": 1.5})
+    with pytest.raises(ConfigError, match="title_weight"):
+        make_config(retrieval={"title_weight": -0.1})
     with pytest.raises(ConfigError, match="wording_depth"):
         make_config(retrieval={"wording_depth": 0})
 
