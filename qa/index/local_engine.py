@@ -56,6 +56,11 @@ _CACHE_NAME = re.compile(r"^vectors-(\d+)\.faiss$")
 EXACT_FILTERED_SEARCH = 4096
 # A watching server saves the vector cache once it is this many chunks (or 1%) behind.
 UNSAVED_CHANGES = 2000
+# Inside `keywords_deferred` (a bulk writer: `qa index`, `qa add`, a rebuild) the tantivy
+# keyword index is caught up once per this many commits and at the end, not after every
+# commit: each catch-up is a tantivy commit (fsyncs, merges), which took 70% of a bulk
+# commit's time at 10k chunks (README, "Speed: indexing").
+KEYWORD_CATCH_UP_COMMITS = 32
 
 
 class LocalSnapshot(StoreReader):
@@ -300,7 +305,8 @@ class LocalEngine:
             with transaction(db, immediate=False):
                 generation = _checked(reader.generation)
                 keyword_index = state.keyword_index
-                if keyword_index is not None and keyword_index.held != generation:
+                if (keyword_index is not None and keyword_index.held != generation
+                        and not self._keywords_deferred()):
                     # Also when the store has not moved since: a catch-up another writer
                     # was still making at the last refresh is seen now.
                     _keep_keywords_up(keyword_index, reader, wait_seconds=0)
@@ -390,15 +396,59 @@ class LocalEngine:
                     for change in changes:
                         _apply_change(writer, change, result)
                     result.generation = writer.commit_generation()
-                if self._state.keyword_index is not None:
+                if self._state.keyword_index is not None and self._keywords_due():
                     # After the store's commit: a crash in between leaves the keyword
-                    # index a generation behind, which the next open or refresh repairs.
+                    # index behind, which the next open or refresh repairs.
                     with transaction(db, immediate=False):
                         _keep_keywords_up(self._state.keyword_index, writer)
             finally:
                 db.close()
         self.refresh()
         return result
+
+    @contextmanager
+    def keywords_deferred(self, every: int = KEYWORD_CATCH_UP_COMMITS) -> Iterator[None]:
+        """For a bulk writer: this thread's commits in the block catch the keyword index
+        up once every `every` commits and once when the block ends without an error,
+        rather than after each commit. Other readers do not wait for that: every reader
+        catches the index up itself before it searches (on open, and in `refresh`, which
+        a watching server runs four times a second and an unwatched engine before each
+        snapshot). Only this thread's own snapshots may find it behind in the block (a
+        bulk writer's reads are lookups by id, not keyword searches)."""
+        if self._keywords_deferred():
+            yield
+            return
+        self._local.commits_deferred, self._local.catch_up_every = 0, max(1, every)
+        try:
+            yield
+        finally:
+            self._local.commits_deferred = None
+        self.catch_up_keywords()
+
+    def _keywords_deferred(self) -> bool:
+        return getattr(self._local, "commits_deferred", None) is not None
+
+    def _keywords_due(self) -> bool:
+        """Whether this commit catches the keyword index up (always, unless deferred)."""
+        if not self._keywords_deferred():
+            return True
+        self._local.commits_deferred += 1
+        if self._local.commits_deferred < self._local.catch_up_every:
+            return False
+        self._local.commits_deferred = 0
+        return True
+
+    def catch_up_keywords(self) -> None:
+        """Bring the keyword index (tantivy) up to the store's generation now."""
+        keyword_index = self._state.keyword_index
+        if keyword_index is None:
+            return
+        db = connect(self._state.store_dir / STORE_FILE, readonly=True)
+        try:
+            with transaction(db, immediate=False):
+                _keep_keywords_up(keyword_index, StoreReader(db))
+        finally:
+            db.close()
 
     def save_vector_cache(self) -> Path:
         """Write the FAISS cache for the current generation and drop older ones (safe

@@ -41,6 +41,13 @@ MARKER_ID = 0
 # Writer memory: tantivy splits it between its threads and flushes a segment when full.
 WRITER_HEAP = 128_000_000
 BATCH = 4096
+# doc_freq (the term dictionary) counts deleted chunks until tantivy merges their
+# segment, and a big segment (a bulk build's) may never be merged: after 300 documents
+# of a 30,000-chunk store were replaced, a replaced chunk's rare word was counted twice
+# (idf off by up to 0.48; scripts/bench_idf_drift.py). A word in at most this many chunks
+# is counted by a query, which skips deleted chunks (about 7.5 ns a posting at 1M chunks,
+# so at most ~0.15 ms a word); a commoner word's idf moves little per deleted chunk.
+EXACT_COUNT_MAX = 20_000
 
 
 # Stored in the marker: an index written with another schema is rebuilt.
@@ -312,5 +319,12 @@ class TantivyKeywords:
         if index is None:
             return {}
         searcher = index.searcher()
-        found = {t: searcher.doc_freq("terms", t) for t in dict.fromkeys(tokens)}
-        return {t: n for t, n in found.items() if n}
+        found = {}
+        for token in dict.fromkeys(tokens):
+            count = searcher.doc_freq("terms", token)
+            if 0 < count <= EXACT_COUNT_MAX:
+                query = tantivy.Query.term_query(self._schema, "terms", token)
+                count = searcher.search(query, limit=1, count=True).count
+            if count:
+                found[token] = count
+        return found
