@@ -395,6 +395,7 @@ class LocalEngine:
                 with transaction(db):
                     for change in changes:
                         _apply_change(writer, change, result)
+                    writer.prune_tombstones()
                     result.generation = writer.commit_generation()
                 if self._state.keyword_index is not None and self._keywords_due():
                     # After the store's commit: a crash in between leaves the keyword
