@@ -14,7 +14,14 @@ from typing import Any, TextIO
 import click
 
 from qa.answer import Answer
-from qa.config import MODES, Config, config_from_mapping, load_config, resolve_paths
+from qa.config import (
+    MODES,
+    Config,
+    config_from_mapping,
+    load_config,
+    resolve_paths,
+    with_model_cache_from_environment,
+)
 from qa.embedder import Embedder, backend_label, create_embedder
 from qa.errors import QAError
 
@@ -387,7 +394,7 @@ def eval_command(files: tuple[Path, ...], mode: str, json_out: Path | None,
 
     from qa.evaluation import evaluate
 
-    config = read_config(config_path)
+    config = with_model_cache_from_environment(read_config(config_path))
     paths = [_find_benchmark(f) for f in files]
     bars: dict[str, tqdm] = {}
 
