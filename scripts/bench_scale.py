@@ -37,9 +37,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from script_setup import REPO as ROOT  # noqa: E402 - this checkout's qa first
+from script_setup import SETS  # noqa: E402
 
 from qa.config import load_config  # noqa: E402
 from qa.embedder import create_embedder  # noqa: E402
@@ -51,9 +50,6 @@ from qa.index.layout import IndexFolder  # noqa: E402
 from qa.index.local_engine import LocalEngine  # noqa: E402
 from qa.retriever import Retriever  # noqa: E402
 
-BENCH = ROOT.parent / "shared" / "benchmarks"
-SETS = [BENCH / "cmrc2018/cmrc2018_dev.json", BENCH / "cmrc2018/cmrc2018_trial.json",
-        BENCH / "drcd/DRCD_dev.json"]
 DIMENSION = 384
 
 
