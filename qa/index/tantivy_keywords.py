@@ -42,12 +42,12 @@ MARKER_ID = 0
 WRITER_HEAP = 128_000_000
 BATCH = 4096
 # doc_freq (the term dictionary) counts deleted chunks until tantivy merges their
-# segment, and a big segment (a bulk build's) may never be merged: after 300 documents
-# of a 30,000-chunk store were replaced, a replaced chunk's rare word was counted twice
-# (idf off by up to 0.48; scripts/bench_idf_drift.py). A word in at most this many chunks
-# is counted by a query, which skips deleted chunks (about 7.5 ns a posting at 1M chunks,
-# so at most ~0.15 ms a word); a commoner word's idf moves little per deleted chunk.
-EXACT_COUNT_MAX = 20_000
+# segment, and a big segment (a bulk build's) may go unmerged for good: a word of one
+# chunk, replaced once, counts 2 (idf 0.51 too low at 30,000 chunks). A word in at most
+# this many chunks is counted by a query that skips deleted chunks (it reads the word's
+# postings: 0.15 ms p50 a question at 1M chunks, scripts/bench_idf_drift.py cost); a
+# commoner word's idf moves by about 1/df per deleted chunk, under 0.0002.
+EXACT_COUNT_MAX = 5_000
 
 
 # Stored in the marker: an index written with another schema is rebuilt.
