@@ -44,10 +44,12 @@ from qa.config import load_config  # noqa: E402
 from qa.embedder import create_embedder  # noqa: E402
 from qa.evaluation import read_squad  # noqa: E402
 from qa.filters import Filters  # noqa: E402
+from qa.index import local_engine  # noqa: E402
 from qa.index.engines import writable_engine  # noqa: E402
 from qa.index.indexer import Indexer  # noqa: E402
 from qa.index.layout import IndexFolder  # noqa: E402
 from qa.index.local_engine import LocalEngine  # noqa: E402
+from qa.index.tantivy_keywords import TantivyKeywords  # noqa: E402
 from qa.retriever import Retriever  # noqa: E402
 
 DIMENSION = 384
@@ -120,6 +122,7 @@ def build(config, size: int, grow: bool = True) -> dict[str, float]:
     # Build time adds up over interrupted and resumed runs: kept beside the archive after
     # every batch of documents.
     log = config.index_dir / "bench-build.json"
+    catch_ups = _time_keyword_catch_ups()
     started = time.perf_counter()
     # Creates the archive if missing; builds a missing keyword index (tantivy) from the
     # store; saves the vector cache under the writer lock at the end, as `qa index` does.
@@ -148,7 +151,32 @@ def build(config, size: int, grow: bool = True) -> dict[str, float]:
         log.write_text(json.dumps({"build_s": total}))
     row = _as_is(config)
     return row | {"first_open_s": round(first_open_s, 1), "build_s": round(total, 1),
-                  "chunks_per_s": round(row["chunks"] / total, 1)}
+                  "chunks_per_s": round(row["chunks"] / total, 1),
+                  "keyword_catch_ups": catch_ups["count"],
+                  "keyword_catch_up_s": round(catch_ups["seconds"], 1)}
+
+
+_CATCH_UPS = {"count": 0, "seconds": 0.0}
+
+
+def _time_keyword_catch_ups() -> dict[str, float]:
+    """Count and time the tantivy catch-ups of this process from now on (this run's part
+    of the build time; an interrupted and resumed build's earlier runs are not in it)."""
+    _CATCH_UPS.update(count=0, seconds=0.0)
+    if not getattr(TantivyKeywords.catch_up, "timed", False):
+        original = TantivyKeywords.catch_up
+
+        def timed(self, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _CATCH_UPS["count"] += 1
+                _CATCH_UPS["seconds"] += time.perf_counter() - started
+
+        timed.timed = True  # type: ignore[attr-defined]
+        TantivyKeywords.catch_up = timed  # type: ignore[method-assign]
+    return _CATCH_UPS
 
 
 def _as_is(config) -> dict[str, float]:
@@ -247,6 +275,10 @@ def main() -> int:
                         help="ask an --archive as far as it was built (an interrupted build)")
     parser.add_argument("--keyword-backend", choices=("fts5", "tantivy"),
                         help="override the config's index.keyword_backend")
+    parser.add_argument("--catch-up-every", type=int,
+                        help="a bulk build catches the tantivy index up every N commits "
+                             "(default: qa.index.local_engine.KEYWORD_CATCH_UP_COMMITS; 1 "
+                             "is how every commit did it before)")
     parser.add_argument("--real-model", action="store_true",
                         help="embed the questions with the configured model (the archive's "
                              "vectors stay random): the question's time includes embedding")
@@ -254,6 +286,8 @@ def main() -> int:
                         help="only write the sampled questions to this file as JSON lines "
                              "(for bench_api.py --questions) and stop")
     args = parser.parse_args()
+    if args.catch_up_every:
+        local_engine.KEYWORD_CATCH_UP_COMMITS = args.catch_up_every
     questions = [q.question for q in read_squad(SETS).questions]
     questions = random.Random(1).sample(questions, args.questions)
     if args.write_questions:
@@ -273,6 +307,7 @@ def main() -> int:
                     config.index, keyword_backend=args.keyword_backend))
             embedder = create_embedder(config.model) if args.real_model else None
             row = {"target": size, "keyword_backend": config.index.keyword_backend,
+                   "catch_up_every": local_engine.KEYWORD_CATCH_UP_COMMITS,
                    "real_model": args.real_model} | build(config, size, grow=not args.as_is)
             if not args.build_only:
                 row |= ask(config, questions, embedder=embedder)

@@ -408,9 +408,10 @@ class LocalEngine:
         return result
 
     @contextmanager
-    def keywords_deferred(self, every: int = KEYWORD_CATCH_UP_COMMITS) -> Iterator[None]:
+    def keywords_deferred(self, every: int | None = None) -> Iterator[None]:
         """For a bulk writer: this thread's commits in the block catch the keyword index
-        up once every `every` commits and once when the block ends without an error,
+        up once every `every` (KEYWORD_CATCH_UP_COMMITS) commits and once when the block
+        ends without an error,
         rather than after each commit. Other readers do not wait for that: every reader
         catches the index up itself before it searches (on open, and in `refresh`, which
         a watching server runs four times a second and an unwatched engine before each
@@ -419,6 +420,7 @@ class LocalEngine:
         if self._keywords_deferred():
             yield
             return
+        every = KEYWORD_CATCH_UP_COMMITS if every is None else every
         self._local.commits_deferred, self._local.catch_up_every = 0, max(1, every)
         try:
             yield
