@@ -331,3 +331,13 @@ def test_document_frequencies_leave_out_replaced_chunks_before_a_merge(engine):
     with engine.snapshot() as snapshot:
         assert snapshot.keyword_index.document_frequencies(["陶瓷", "产业", "没有的词"]) == {
             "陶瓷": 1, "产业": 2}
+
+
+def test_a_bulk_writers_own_keyword_search_catches_the_index_up_first(engine):
+    with engine.keywords_deferred(every=100):
+        ids = engine.commit([put("a", "景德镇陶瓷产业。")]).chunk_ids["a"]
+        with engine.snapshot() as snapshot:  # a lookup by id leaves it behind
+            snapshot.document_info("a")
+        assert held_generation(engine) < engine.status()["generation"]
+        assert found(engine, "景德镇陶瓷") == ids
+        assert held_generation(engine) == engine.status()["generation"]

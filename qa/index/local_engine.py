@@ -16,7 +16,7 @@ import re
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -68,11 +68,30 @@ class LocalSnapshot(StoreReader):
 
     def __init__(self, db: sqlite3.Connection, vectors: VectorIndex,
                  keyword_index: TantivyKeywords | None = None,
-                 filter_ids: FilterIds | None = None):
+                 filter_ids: FilterIds | None = None,
+                 catch_up: Callable[[StoreReader], None] | None = None):
         super().__init__(db, keyword_index)
         self._faiss = vectors
         # Shared by the snapshots of this store (qa.index.filter_ids).
         self._filter_ids = filter_ids
+        # A bulk writer's own snapshot: the keyword index it left behind is caught up
+        # before a keyword search or idf lookup (LocalEngine.keywords_deferred).
+        self._catch_up = catch_up
+
+    def _keywords_current(self) -> None:
+        held = getattr(self.keyword_index, "held", None)
+        if self._catch_up is not None and held != self.generation():
+            self._catch_up(self)
+        self._catch_up = None
+
+    def keyword_search(self, tokens: list[str], k: int, among: list[int] | None = None,
+                       filters: Filters | None = None) -> list[tuple[int, float]]:
+        self._keywords_current()
+        return super().keyword_search(tokens, k, among, filters)
+
+    def idf(self, tokens: list[str]) -> dict[str, float]:
+        self._keywords_current()
+        return super().idf(tokens)
 
     def chunk_ids_matching(self, filters: Filters) -> list[int]:
         if self._filter_ids is not None and filters not in self._matching:
@@ -261,8 +280,12 @@ class LocalEngine:
                 db = state.connection()
             with state.lock.read():
                 db.execute("BEGIN")
+                catch_up = None
+                if state.keyword_index is not None and self._keywords_deferred():
+                    index = state.keyword_index
+                    catch_up = lambda reader: _keep_keywords_up(index, reader)  # noqa: E731
                 self._local.snapshot = LocalSnapshot(db, state.vectors, state.keyword_index,
-                                                     state.filter_ids)
+                                                     state.filter_ids, catch_up)
                 try:
                     yield self._local.snapshot
                 finally:
@@ -415,8 +438,8 @@ class LocalEngine:
         rather than after each commit. Other readers do not wait for that: every reader
         catches the index up itself before it searches (on open, and in `refresh`, which
         a watching server runs four times a second and an unwatched engine before each
-        snapshot). Only this thread's own snapshots may find it behind in the block (a
-        bulk writer's reads are lookups by id, not keyword searches)."""
+        snapshot); this thread's own snapshots catch it up before a keyword search or an
+        idf lookup (a bulk writer's reads are mostly lookups by id, which need none)."""
         if self._keywords_deferred():
             yield
             return
