@@ -14,14 +14,7 @@ from typing import Any, TextIO
 import click
 
 from qa.answer import Answer
-from qa.config import (
-    MODES,
-    Config,
-    config_from_mapping,
-    load_config,
-    resolve_paths,
-    with_model_cache_from_environment,
-)
+from qa.config import MODES, Config, config_from_mapping, load_config, resolve_paths
 from qa.embedder import Embedder, backend_label, create_embedder
 from qa.errors import QAError
 
@@ -392,6 +385,7 @@ def eval_command(files: tuple[Path, ...], mode: str, json_out: Path | None,
     """Measure retrieval on SQuAD-format FILES, indexed together as one pool."""
     from tqdm import tqdm
 
+    from qa.config import with_model_cache_from_environment
     from qa.evaluation import evaluate
 
     config = with_model_cache_from_environment(read_config(config_path))
