@@ -10,9 +10,10 @@ The store stays the source of truth. This index records the store generation it 
 in a marker document (chunk id 0; SQLite's AUTOINCREMENT ids start at 1) written in the
 same tantivy commit as the changes. `catch_up` brings it to the store's generation from
 `removed_chunks` and `chunks.generation`, the way the FAISS cache is brought up to date:
-a writer calls it after each SQLite commit, and the engine calls it on open, so a crash
-between the two commits leaves an index one generation behind, which the next open
-finds (its marker is older than the store) and repairs. A missing, unreadable or
+a writer calls it after each SQLite commit (a bulk writer every few commits and at its
+end: LocalEngine.keywords_deferred), and the engine calls it on open and on refresh, so
+a crash between the two commits leaves an index behind, which the next open finds (its
+marker is older than the store) and repairs. A missing, unreadable or
 newer-than-the-store index is rebuilt from the store.
 """
 
