@@ -388,9 +388,10 @@ def eval_command(files: tuple[Path, ...], mode: str, json_out: Path | None,
     """Measure retrieval on SQuAD-format FILES, indexed together as one pool."""
     from tqdm import tqdm
 
+    from qa.config import with_model_cache_from_environment
     from qa.evaluation import evaluate
 
-    config = read_config(config_path)
+    config = with_model_cache_from_environment(read_config(config_path))
     paths = [_find_benchmark(f) for f in files]
     bars: dict[str, tqdm] = {}
 

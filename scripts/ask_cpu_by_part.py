@@ -27,6 +27,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
+
 from qa import answer as answer_module
 from qa.config import load_config, with_model_cache_from_environment
 from qa.index import store

@@ -34,13 +34,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from script_setup import REPO as ROOT  # noqa: E402 - this checkout's qa first
+from script_setup import SETS  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-BENCH = ROOT.parent / "shared" / "benchmarks"
-SETS = [BENCH / "cmrc2018/cmrc2018_dev.json", BENCH / "cmrc2018/cmrc2018_trial.json",
-        BENCH / "drcd/DRCD_dev.json"]
 VECTORS = ROOT / "artifacts" / "ann-vectors.npz"
 _PIECES = re.compile(r"[^。！？；，\n]{8,}[。！？；，]?")
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from script_setup import REPO  # noqa: E402 - this checkout's qa first
 
 from qa.config import config_from_mapping, load_config, resolve_paths  # noqa: E402
 from qa.duplicates import group_duplicates  # noqa: E402

@@ -25,9 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from script_setup import REPO as ROOT  # noqa: E402 - this checkout's qa first
 
 from qa.config import ModelConfig  # noqa: E402
 from qa.evaluation import read_squad  # noqa: E402

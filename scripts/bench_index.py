@@ -36,8 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from script_setup import REPO as ROOT  # noqa: E402 - this checkout's qa first
 
 from qa.config import config_from_mapping  # noqa: E402
 from qa.index.engines import fresh_engine  # noqa: E402

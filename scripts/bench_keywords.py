@@ -33,9 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from script_setup import SETS  # noqa: E402
 
 from qa.evaluation import read_squad  # noqa: E402
 from qa.filters import Filters  # noqa: E402
@@ -45,9 +43,6 @@ from qa.index.tantivy_keywords import TantivyKeywords  # noqa: E402
 from qa.question_terms import keep_rarest  # noqa: E402
 from qa.tokenizer import Tokenizer  # noqa: E402
 
-BENCH = ROOT.parent / "shared" / "benchmarks"
-SETS = [BENCH / "cmrc2018/cmrc2018_dev.json", BENCH / "cmrc2018/cmrc2018_trial.json",
-        BENCH / "drcd/DRCD_dev.json"]
 COMMON_SHARE = 0.05
 K = 50
 

@@ -31,9 +31,8 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from script_setup import REPO as ROOT  # noqa: E402 - this checkout's qa first
+from script_setup import SETS  # noqa: E402
 
 from qa.config import load_config  # noqa: E402
 from qa.embedder import SentenceTransformerEmbedder  # noqa: E402
@@ -45,9 +44,6 @@ from qa.retriever import Retriever  # noqa: E402
 from qa.web import create_app  # noqa: E402
 from qa.web.server import ServerThread, make_server  # noqa: E402
 
-BENCH = ROOT.parent / "shared" / "benchmarks"
-SETS = [BENCH / "cmrc2018/cmrc2018_dev.json", BENCH / "cmrc2018/cmrc2018_trial.json",
-        BENCH / "drcd/DRCD_dev.json"]
 KEY = "bench-key"
 
 # Another process committing one document whose vectors are in a .npy file.

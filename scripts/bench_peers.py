@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
+
 REPO = Path(__file__).resolve().parent.parent
 DEPTH = 10
 

@@ -37,22 +37,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from script_setup import REPO as ROOT  # noqa: E402 - this checkout's qa first
+from script_setup import SETS  # noqa: E402
 
 from qa.config import load_config  # noqa: E402
 from qa.embedder import create_embedder  # noqa: E402
 from qa.evaluation import read_squad  # noqa: E402
 from qa.filters import Filters  # noqa: E402
+from qa.index import local_engine  # noqa: E402
+from qa.index.engines import writable_engine  # noqa: E402
 from qa.index.indexer import Indexer  # noqa: E402
 from qa.index.layout import IndexFolder  # noqa: E402
-from qa.index.local_engine import LocalEngine, create_index  # noqa: E402
+from qa.index.local_engine import LocalEngine  # noqa: E402
+from qa.index.tantivy_keywords import TantivyKeywords  # noqa: E402
 from qa.retriever import Retriever  # noqa: E402
 
-BENCH = ROOT.parent / "shared" / "benchmarks"
-SETS = [BENCH / "cmrc2018/cmrc2018_dev.json", BENCH / "cmrc2018/cmrc2018_trial.json",
-        BENCH / "drcd/DRCD_dev.json"]
 DIMENSION = 384
 
 
@@ -110,51 +109,90 @@ def peak_rss_mb() -> float:
 
 
 def build(config, size: int, grow: bool = True) -> dict[str, float]:
-    """Build (or finish building) an archive of about `size` chunks in config.index_dir.
-    Each batch of documents is committed on its own, so an interrupted build resumes
-    where it stopped: copy and position are worked out from the documents stored."""
+    """Build (or finish building) an archive of about `size` chunks in config.index_dir,
+    through the engine `qa index` writes with (qa.index.engines.writable_engine). Each
+    batch of documents is committed on its own, so an interrupted build resumes where it
+    stopped: copy and position are worked out from the documents stored. With `grow`
+    False the archive is only looked at: no lock taken, no file written (it may be
+    another's, read-only)."""
+    if not grow:
+        return _as_is(config)
     documents = read_squad(SETS).documents
-    folder = IndexFolder(config.index_dir)
     embedder = RandomVectors(config.model.name)
-    if folder.current_store() is None:
-        with folder.writer_lock():
-            create_index(config, config.index_dir, DIMENSION)
-    started = time.perf_counter()
-    engine = LocalEngine(config)  # builds a missing keyword index (tantivy) from the store
-    first_open_s = time.perf_counter() - started
-    indexer = Indexer(config, engine, lambda: embedder)
     # Build time adds up over interrupted and resumed runs: kept beside the archive after
     # every batch of documents.
     log = config.index_dir / "bench-build.json"
-    total = json.loads(log.read_text())["build_s"] if log.exists() else 0.0
-    grew = False
-    while (status := engine.status())["chunks"] < size and grow:
+    catch_ups = _time_keyword_catch_ups()
+    started = time.perf_counter()
+    # Creates the archive if missing; builds a missing keyword index (tantivy) from the
+    # store; saves the vector cache under the writer lock at the end, as `qa index` does.
+    with writable_engine(config, lambda: embedder) as engine:
+        first_open_s = time.perf_counter() - started
+        indexer = Indexer(config, engine, lambda: embedder)
+        total = json.loads(log.read_text())["build_s"] if log.exists() else 0.0
+        while (status := engine.status())["chunks"] < size:
+            started = time.perf_counter()
+            copy, done = divmod(status["documents"], len(documents))
+            batch = documents[done:]
+            if status["documents"]:
+                per_document = status["chunks"] / status["documents"]
+                batch = batch[: max(1, math.ceil((size - status["chunks"]) / per_document))]
+            # 100 sources, so that one source keeps about 1% of the documents.
+            indexer.put_documents(
+                replace(d, doc_id=f"{d.doc_id}-{copy}", source=f"source-{n % 100:02d}")
+                for n, d in enumerate(batch, start=copy * len(documents) + done))
+            total += time.perf_counter() - started
+            log.write_text(json.dumps({"build_s": total}))
+        # What the bulk writes left for the end of the block (the keyword index's last
+        # catch-up) is build time too; saving the vector cache is not counted.
         started = time.perf_counter()
-        copy, done = divmod(status["documents"], len(documents))
-        batch = documents[done:]
-        if status["documents"]:
-            per_document = status["chunks"] / status["documents"]
-            batch = batch[: max(1, math.ceil((size - status["chunks"]) / per_document))]
-        # 100 sources, so that one source keeps about 1% of the documents.
-        indexer.put_documents(
-            replace(d, doc_id=f"{d.doc_id}-{copy}", source=f"source-{n % 100:02d}")
-            for n, d in enumerate(batch, start=copy * len(documents) + done))
+        engine.catch_up_keywords()
         total += time.perf_counter() - started
         log.write_text(json.dumps({"build_s": total}))
-        grew = True
-    with folder.writer_lock():
-        engine.save_vector_cache()
+    row = _as_is(config)
+    return row | {"first_open_s": round(first_open_s, 1), "build_s": round(total, 1),
+                  "chunks_per_s": round(row["chunks"] / total, 1),
+                  "keyword_catch_ups": catch_ups["count"],
+                  "keyword_catch_up_s": round(catch_ups["seconds"], 1)}
+
+
+_CATCH_UPS = {"count": 0, "seconds": 0.0}
+
+
+def _time_keyword_catch_ups() -> dict[str, float]:
+    """Count and time the tantivy catch-ups of this process from now on (this run's part
+    of the build time; an interrupted and resumed build's earlier runs are not in it)."""
+    _CATCH_UPS.update(count=0, seconds=0.0)
+    if not getattr(TantivyKeywords.catch_up, "timed", False):
+        original = TantivyKeywords.catch_up
+
+        def timed(self, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _CATCH_UPS["count"] += 1
+                _CATCH_UPS["seconds"] += time.perf_counter() - started
+
+        timed.timed = True  # type: ignore[attr-defined]
+        TantivyKeywords.catch_up = timed  # type: ignore[method-assign]
+    return _CATCH_UPS
+
+
+def _as_is(config) -> dict[str, float]:
+    """Counts and disk size of an archive, without writing to it."""
+    engine = LocalEngine(config)
     status = engine.status()
-    vector_index = status["vector_index"]
     engine.close()
-    store = folder.require_store()
-    disk = sum(p.stat().st_size for p in store.iterdir()) / 1e6
-    row = {"chunks": status["chunks"], "documents": status["documents"],
-           "disk_mb": round(disk, 1), "vector_index": vector_index,
-           "first_open_s": round(first_open_s, 1)}
-    if not grew and not log.exists():  # asked as it was; its build time is not known
-        return row | {"build_s": None, "chunks_per_s": None}
-    return row | {"build_s": round(total, 1), "chunks_per_s": round(status["chunks"] / total, 1)}
+    store = IndexFolder(config.index_dir).require_store()
+    disk = sum(p.stat().st_size for p in store.iterdir() if p.is_file())
+    disk += keyword_index_mb(store) * 1e6
+    log = config.index_dir / "bench-build.json"
+    build_s = json.loads(log.read_text())["build_s"] if log.exists() else None
+    return {"chunks": status["chunks"], "documents": status["documents"],
+            "disk_mb": round(disk / 1e6, 1), "vector_index": status["vector_index"],
+            "first_open_s": None, "build_s": build_s and round(build_s, 1),
+            "chunks_per_s": build_s and round(status["chunks"] / build_s, 1)}
 
 
 class TimedEmbedder:
@@ -237,6 +275,10 @@ def main() -> int:
                         help="ask an --archive as far as it was built (an interrupted build)")
     parser.add_argument("--keyword-backend", choices=("fts5", "tantivy"),
                         help="override the config's index.keyword_backend")
+    parser.add_argument("--catch-up-every", type=int,
+                        help="a bulk build catches the tantivy index up every N commits "
+                             "(default: qa.index.local_engine.KEYWORD_CATCH_UP_COMMITS; 1 "
+                             "is how every commit did it before)")
     parser.add_argument("--real-model", action="store_true",
                         help="embed the questions with the configured model (the archive's "
                              "vectors stay random): the question's time includes embedding")
@@ -244,6 +286,8 @@ def main() -> int:
                         help="only write the sampled questions to this file as JSON lines "
                              "(for bench_api.py --questions) and stop")
     args = parser.parse_args()
+    if args.catch_up_every:
+        local_engine.KEYWORD_CATCH_UP_COMMITS = args.catch_up_every
     questions = [q.question for q in read_squad(SETS).questions]
     questions = random.Random(1).sample(questions, args.questions)
     if args.write_questions:
@@ -263,6 +307,7 @@ def main() -> int:
                     config.index, keyword_backend=args.keyword_backend))
             embedder = create_embedder(config.model) if args.real_model else None
             row = {"target": size, "keyword_backend": config.index.keyword_backend,
+                   "catch_up_every": local_engine.KEYWORD_CATCH_UP_COMMITS,
                    "real_model": args.real_model} | build(config, size, grow=not args.as_is)
             if not args.build_only:
                 row |= ask(config, questions, embedder=embedder)

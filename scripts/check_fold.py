@@ -19,6 +19,8 @@ import time
 import unicodedata
 from pathlib import Path
 
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
+
 from qa.normalize import _fold, _to_simplified, fold_quickly
 
 REPO = Path(__file__).resolve().parent.parent

@@ -22,8 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+import script_setup  # noqa: E402,F401 - this checkout's qa first on sys.path
 from bench_api import FALLBACK_QUESTIONS, REPO, percentile  # noqa: E402
 
 from qa.config import load_config  # noqa: E402

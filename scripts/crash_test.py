@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import script_setup  # noqa: E402,F401 - this checkout's qa first on sys.path
 
 from tests.crash_harness import PHASES, api_kill_cycle, kill_cycle, summary  # noqa: E402
 

@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
+
 from qa.config import load_config, with_model_cache_from_environment
 from qa.filters import NO_FILTERS, Filters
 from qa.web import open_retriever

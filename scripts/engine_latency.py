@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
+
 from qa.config import config_from_mapping, resolve_paths
 from qa.index.saved_index import build_index, open_index
 from qa.retriever import Retriever

@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from script_setup import REPO as ROOT  # noqa: E402 - this checkout's qa first
 
 from qa.cli import cached  # noqa: E402
 from qa.config import config_from_mapping  # noqa: E402

@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
 from sentence_extras import EXTRAS, extra_features  # noqa: E402
 from sentence_failures import document_candidates, tuning_part  # noqa: E402
 from tune_highlight import set_constants  # noqa: E402

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
 
 from qa import fusion
 from qa.evaluation import metrics, paragraph_rank

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
 from scipy.optimize import minimize
 
 from qa import fusion

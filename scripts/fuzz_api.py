@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import script_setup  # noqa: E402,F401 - this checkout's qa first on sys.path
 
 from qa.web import create_app  # noqa: E402
 from qa.web.server import ServerThread, make_server  # noqa: E402

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
 
 from qa.index.store import STORE_FILE, StoreWriter, connect, create_store, transaction
 from qa.index.verify import verify_store

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
+
 from qa.config import config_from_mapping, resolve_paths
 from qa.embedder import SentenceTransformerEmbedder
 from qa.index.saved_index import build_index, open_index

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import re
 
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
+
 from qa import highlight
 from qa.answer_cues import NUMBER, PLACE, TIME, WHO, question_kind
 from qa.answer_slot import slot_neighbours

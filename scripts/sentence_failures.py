@@ -35,6 +35,8 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
+
 from qa import highlight, passage_choice, sentence_choice
 from qa.answer_cues import question_kind
 from qa.config import load_config

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
+
 from qa import fusion
 from qa.cli import cached, load_embedder
 from qa.config import load_config

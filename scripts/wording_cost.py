@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
+
 from qa import normalize
 from qa.cli import cached, load_embedder
 from qa.config import load_config

@@ -249,3 +249,22 @@ def test_index_of_a_mixed_folder_reports_each_kind_and_each_skipped_file_once(pr
     for skipped in ("statistics.xlsx", "scanned_notice.pdf"):
         assert result.output.count(f"{skipped}:") == 1, result.output
     assert "unsupported type .xlsx" in result.output
+
+
+def test_eval_takes_the_model_folder_from_qa_model_cache(tmp_path, monkeypatch):
+    folders = []
+    monkeypatch.setattr(cli, "load_embedder",
+                        lambda config: folders.append(config.model.cache_dir) or FakeEmbedder())
+    monkeypatch.setenv("QA_MODEL_CACHE", str(tmp_path / "models"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text("model:\n  name: fake-embedder\n", encoding="utf-8")
+    (tmp_path / "tiny.json").write_text(json.dumps({"data": [{"title": "t", "paragraphs": [
+        {"context": "宜宾白酒产业的营业收入突破1600亿元。",
+         "qas": [{"id": "1", "question": "宜宾白酒产业的营业收入是多少？",
+                  "answers": [{"text": "1600亿元", "answer_start": 13}]}]}]}]},
+        ensure_ascii=False), encoding="utf-8")
+    result = run("eval", "tiny.json", "--mode", "keyword")
+    assert result.exit_code == 0, result.output
+    assert folders == [(tmp_path / "models").resolve()]
+    # The embedding cache lives there too.
+    assert (tmp_path / "models" / "embedding-cache.sqlite").is_file()

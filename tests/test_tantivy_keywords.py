@@ -277,3 +277,67 @@ def test_the_length_in_one_pass_is_the_length_token_by_token():
     for terms in ("", "宜宾 白酒 产业", "one'80 2021 年 4.5% c++ a-b_c", "  a\tb\u3000c  ",
                   "'' ' ... 。 ， x'y'z", "\x1c分隔\x1f符 e5-small"):
         assert fts5_length(terms) == len(as_fts5_terms(terms.split()))
+
+
+def test_a_bulk_writer_catches_the_keyword_index_up_every_n_commits_and_at_the_end(engine):
+    generations = []
+    with engine.keywords_deferred(every=3):
+        for number in range(4):
+            store = engine.commit([put(f"d{number}", f"第{number}篇：宜宾白酒产业。")]).generation
+            generations.append((store, held_generation(engine)))
+    # The third commit caught it up; the others left it for later.
+    assert [store == held for store, held in generations] == [False, False, True, False]
+    assert held_generation(engine) == engine.status()["generation"]
+
+
+def test_other_readers_find_a_bulk_writers_chunks_by_keyword_at_once(config, engine):
+    reader = LocalEngine(config)  # another process, as far as the files go
+    try:
+        with engine.keywords_deferred(every=100):
+            ids = engine.commit([put("a", "景德镇陶瓷产业。")]).chunk_ids["a"]
+            assert held_generation(engine) < engine.status()["generation"]
+            # The reader's snapshot catches the keyword index up before it searches.
+            assert found(reader, "景德镇陶瓷") == ids
+            engine.commit([RemoveDocument("a")])
+            assert found(reader, "景德镇陶瓷") == []
+    finally:
+        reader.close()
+
+
+def test_a_bulk_writer_that_dies_leaves_an_index_the_next_open_catches_up(config, engine):
+    from qa.index.check import check_index
+
+    with pytest.raises(KeyboardInterrupt), engine.keywords_deferred(every=100):
+        ids = engine.commit([put("a", "景德镇陶瓷产业。")]).chunk_ids["a"]
+        raise KeyboardInterrupt  # no catch-up at the end of a block that failed
+    engine.close()
+    held = held_generation(engine)
+    problems = check_index(config).problems  # its engine catches the index up on open
+    reopened = LocalEngine(config)
+    try:
+        assert held < reopened.status()["generation"] == held_generation(reopened)
+        assert problems == []
+        assert found(reopened, "景德镇陶瓷") == ids
+    finally:
+        reopened.close()
+
+
+def test_document_frequencies_leave_out_replaced_chunks_before_a_merge(engine):
+    engine.commit([put("a", "景德镇陶瓷产业。"), put("b", "宜宾白酒产业。")])
+    engine.commit([put("a", "景德镇陶瓷产业正在转型。")])  # the old chunk is deleted, unmerged
+    index = engine._state.keyword_index
+    searcher = index._opened().searcher()
+    assert searcher.doc_freq("terms", "陶瓷") == 2  # the term dictionary still counts it
+    with engine.snapshot() as snapshot:
+        assert snapshot.keyword_index.document_frequencies(["陶瓷", "产业", "没有的词"]) == {
+            "陶瓷": 1, "产业": 2}
+
+
+def test_a_bulk_writers_own_keyword_search_catches_the_index_up_first(engine):
+    with engine.keywords_deferred(every=100):
+        ids = engine.commit([put("a", "景德镇陶瓷产业。")]).chunk_ids["a"]
+        with engine.snapshot() as snapshot:  # a lookup by id leaves it behind
+            snapshot.document_info("a")
+        assert held_generation(engine) < engine.status()["generation"]
+        assert found(engine, "景德镇陶瓷") == ids
+        assert held_generation(engine) == engine.status()["generation"]

@@ -63,7 +63,8 @@ def writable_engine(config: Config,
             create_index(config, folder.path, embedder().dimension)
     local = LocalEngine(config, folder.path)
     try:
-        yield local
+        with local.keywords_deferred():
+            yield local
         with folder.writer_lock():
             local.save_vector_cache()
     finally:
@@ -92,7 +93,8 @@ def fresh_engine(config: Config, dimension: int,
         store_dir = create_index(config, folder.path, dimension, make_live=False)
         local = LocalEngine(config, folder.path, store_dir=store_dir, locked=True)
         try:
-            yield local
+            with local.keywords_deferred():
+                yield local
             local.save_vector_cache()
         except BaseException:
             local.close()

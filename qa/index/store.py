@@ -76,6 +76,18 @@ CREATE TABLE IF NOT EXISTS removed_chunks (
 CREATE INDEX IF NOT EXISTS removed_generation ON removed_chunks (generation);
 """
 
+# Tombstones (`removed_chunks`: each removed chunk id with the generation that removed
+# it) let the indexes derived from the store (the FAISS cache, the tantivy keyword index)
+# catch up by difference. Those of the last TOMBSTONE_GENERATIONS generations are kept,
+# older ones pruned as the local engine commits; `meta.tombstones_pruned_through` records
+# how far. A reader behind that (it would have missed that many commits; a watching
+# server refreshes four times a second, every open catches up) is given every chunk id
+# the store ever handed out and no longer holds instead (`removed_since`): more than it
+# needs, and removing an id it does not hold is harmless.
+TOMBSTONE_GENERATIONS = 1000
+PRUNED_THROUGH = "tombstones_pruned_through"
+
+
 @dataclass(frozen=True)
 class KeywordRow:
     """A chunk's keyword tokens (whitespace-joined) and its document's filter fields."""
@@ -294,9 +306,28 @@ class StoreReader:
             yield [KeywordRow(*row) for row in rows]
 
     def removed_since(self, generation: int) -> list[int]:
-        """Chunk ids removed after `generation`."""
+        """Chunk ids removed after `generation` (a superset of them if the tombstones of
+        that time were pruned)."""
+        if generation < self.tombstones_pruned_through():
+            return self._every_removed_id()
         return [r[0] for r in self.db.execute(
             "SELECT chunk_id FROM removed_chunks WHERE generation > ?", (generation,))]
+
+    def tombstones_pruned_through(self) -> int:
+        """The generation up to which tombstones were pruned (0: none ever were)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?",
+                              (PRUNED_THROUGH,)).fetchone()
+        return int(json.loads(row[0])) if row else 0
+
+    def _every_removed_id(self) -> list[int]:
+        """Every chunk id the store handed out (AUTOINCREMENT never reuses one) that no
+        chunk holds now."""
+        row = self.db.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
+        handed_out = np.arange(1, (int(row[0]) if row else 0) + 1, dtype=np.int64)
+        held = np.fromiter((r[0] for r in self.db.execute("SELECT id FROM chunks")),
+                           dtype=np.int64)
+        return np.setdiff1d(handed_out, held, assume_unique=True).tolist()
 
     def keyword_search(self, tokens: list[str], k: int, among: list[int] | None = None,
                        filters: Filters | None = None) -> list[tuple[int, float]]:
@@ -475,6 +506,21 @@ class StoreWriter(StoreReader):
         self.db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
         self._adjust_counts(-1, -len(ids))
         return ids
+
+    def prune_tombstones(self, keep: int | None = None) -> int:
+        """Delete the tombstones older than the last `keep` generations (default
+        TOMBSTONE_GENERATIONS), in the commit's transaction; returns how many."""
+        if self._generation is None:
+            return 0
+        through = self._generation - (TOMBSTONE_GENERATIONS if keep is None else keep)
+        if through <= self.tombstones_pruned_through():
+            return 0
+        pruned = self.db.execute("DELETE FROM removed_chunks WHERE generation <= ?",
+                                 (through,)).rowcount
+        if pruned:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                            (PRUNED_THROUGH, json.dumps(through)))
+        return pruned
 
     def put_file(self, record: FileRecord) -> None:
         self.db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",

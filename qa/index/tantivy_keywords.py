@@ -10,9 +10,10 @@ The store stays the source of truth. This index records the store generation it 
 in a marker document (chunk id 0; SQLite's AUTOINCREMENT ids start at 1) written in the
 same tantivy commit as the changes. `catch_up` brings it to the store's generation from
 `removed_chunks` and `chunks.generation`, the way the FAISS cache is brought up to date:
-a writer calls it after each SQLite commit, and the engine calls it on open, so a crash
-between the two commits leaves an index one generation behind, which the next open
-finds (its marker is older than the store) and repairs. A missing, unreadable or
+a writer calls it after each SQLite commit (a bulk writer every few commits and at its
+end: LocalEngine.keywords_deferred), and the engine calls it on open and on refresh, so
+a crash between the two commits leaves an index behind, which the next open finds (its
+marker is older than the store) and repairs. A missing, unreadable or
 newer-than-the-store index is rebuilt from the store.
 """
 
@@ -41,6 +42,13 @@ MARKER_ID = 0
 # Writer memory: tantivy splits it between its threads and flushes a segment when full.
 WRITER_HEAP = 128_000_000
 BATCH = 4096
+# doc_freq (the term dictionary) counts deleted chunks until tantivy merges their
+# segment, and a big segment (a bulk build's) may go unmerged for good: a word of one
+# chunk, replaced once, counts 2 (idf 0.51 too low at 30,000 chunks). A word in at most
+# this many chunks is counted by a query that skips deleted chunks (it reads the word's
+# postings: 0.15 ms p50 a question at 1M chunks, scripts/bench_idf_drift.py cost); a
+# commoner word's idf moves by about 1/df per deleted chunk, under 0.0002.
+EXACT_COUNT_MAX = 5_000
 
 
 # Stored in the marker: an index written with another schema is rebuilt.
@@ -312,5 +320,12 @@ class TantivyKeywords:
         if index is None:
             return {}
         searcher = index.searcher()
-        found = {t: searcher.doc_freq("terms", t) for t in dict.fromkeys(tokens)}
-        return {t: n for t, n in found.items() if n}
+        found = {}
+        for token in dict.fromkeys(tokens):
+            count = searcher.doc_freq("terms", token)
+            if 0 < count <= EXACT_COUNT_MAX:
+                query = tantivy.Query.term_query(self._schema, "terms", token)
+                count = searcher.search(query, limit=1, count=True).count
+            if count:
+                found[token] = count
+        return found
