@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import FALLBACK_QUESTIONS, REPO, percentile, start_server  # noqa: E402
+from bench_api import FALLBACK_QUESTIONS, REPO, percentile, start_servers  # noqa: E402
 
 
 def run_level(url: str, clients: int, total: int, questions: list[str],
@@ -121,7 +121,7 @@ def main() -> None:
     rows = []
     try:
         for name, checkout in checkouts.items():
-            servers[name] = start_server(args.config.resolve(), 180, checkout)
+            servers[name] = start_servers(args.config.resolve(), 1, 180, checkout)[0]
             for question in questions:  # warm up
                 run_level(servers[name][1], 1, 1, [question], time.monotonic() + 60)
         deadline = time.monotonic() + args.time_limit
