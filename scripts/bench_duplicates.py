@@ -9,6 +9,7 @@ shipped development questions in hybrid mode, on and off interleaved.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import statistics
@@ -74,6 +75,7 @@ def asking(questions: list[str]) -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     config = load_config(REPO / "config.yaml")
     documents = load_corpus(REPO / "corpus").documents
     texts = [c.text for d in documents for c in chunk_document(d, config.chunking)]
