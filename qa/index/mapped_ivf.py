@@ -34,6 +34,12 @@ class MappedIvf:
         (its lists a read-only OnDiskInvertedLists over the file)."""
         self._base = base
         self.ivf = faiss.downcast_index(faiss.extract_index_ivf(base))
+        # Before each search, faiss's mapped lists start up to 32 threads that read the
+        # probed lists once more to fault their pages in (and a search waits for the
+        # previous one's threads). The pages stay in the page cache anyway: at 1M chunks
+        # (666 lists probed) a search took 25-27 ms of CPU with them, 17 ms without,
+        # as with the lists in memory.
+        faiss.downcast_InvertedLists(self.ivf.invlists).prefetch_nthread = 0
         if self.ivf.direct_map.type != faiss.DirectMap.NoMap:
             # The id -> list hash table a file may hold is read into private memory (42
             # MB at 1M ids); searches do not need it, so drop it and give the memory back.
