@@ -92,6 +92,17 @@ def main() -> int:
     started = time.perf_counter()
     engine = open_index(config)
     step("index opened (store, vectors, keyword index)", started)
+    tokenizer_file = _onnx_tokenizer_file(config)
+    if tokenizer_file is not None:
+        # The model's tokenizer alone, then let go (the model loads its own just below).
+        from tokenizers import Tokenizer
+
+        started = time.perf_counter()
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        step("  the model's tokenizer.json alone (tokenizers)", started)
+        del tokenizer
+        started = time.perf_counter()
+        step("  ... released again", started)
     started = time.perf_counter()
     embedder = create_embedder(config.model)
     step("model loaded (tokenizer, ONNX session)", started)
@@ -139,6 +150,18 @@ def main() -> int:
         print(f"wrote {args.json_out}")
     engine.close()
     return 0
+
+
+def _onnx_tokenizer_file(config) -> Path | None:
+    """The tokenizer.json the ONNX embedder will load, if it is the built-in model's."""
+    from qa.embedder import builtin_model_folder
+    from qa.onnx_embedder import export_folder
+
+    if config.model.backend != "onnx":
+        return None
+    model = builtin_model_folder(config.model.cache_dir)
+    path = export_folder(config.model.cache_dir, model) / "tokenizer.json"
+    return path if path.is_file() else None
 
 
 if __name__ == "__main__":
