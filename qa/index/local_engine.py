@@ -1,4 +1,5 @@
-"""The local engine: a SQLite store (the truth) and an in-memory FAISS index (a cache).
+"""The local engine: a SQLite store (the truth) and a FAISS index (a cache; a saved
+approximate one is memory-mapped and shared between processes, qa.index.mapped_ivf).
 
 Readers search a snapshot: a read transaction on their thread's own connection,
 plus the FAISS index under a shared lock. FAISS may lag the store by the changes
