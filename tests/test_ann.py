@@ -11,6 +11,7 @@ from qa.index import local_engine
 from qa.index.check import check_index
 from qa.index.indexer import Indexer
 from qa.index.local_engine import LocalEngine
+from qa.index.mapped_ivf import MappedIvf
 from qa.index.saved_index import build_index_from_documents
 from qa.index.vectors import VectorIndex
 from qa.ingest.document import Block, Document
@@ -178,3 +179,35 @@ def test_a_cache_of_the_wrong_kind_is_replaced_on_open(ann_config, make_config):
     finally:
         engine.close()
     assert check_index(ann_config).problems == []
+
+
+def test_the_engine_maps_its_cache_and_maps_the_new_one_it_saves(ann_engine):
+    """Opened from a saved cache, the engine searches it mapped; changes go beside it; a
+    saved cache folds them in and is mapped in turn; the answers never change."""
+    engine, indexer, embedder = ann_engine
+    assert isinstance(engine._state.vectors._index, MappedIvf)
+    indexer.remove([f"doc-{n}" for n in range(0, 1200, 9)])
+    indexer.put_document(Document("doc-5", "doc-5.txt", (Block(article(900).text),),
+                                  title="报道5", source="source-5"))
+    held = engine._state.vectors
+    assert held._index._delta.ntotal > 0 and len(held._index._removed) > 0
+    queries = embedder.embed_queries([article(n).text for n in (5, 18, 900, 1111)])
+
+    def answers():
+        with engine.snapshot() as snapshot:
+            return [snapshot.vector_search(query, 10) for query in queries]
+
+    before = answers()
+    path = engine.save_vector_cache()
+    now = engine._state.vectors
+    assert now is not held and isinstance(now._index, MappedIvf)
+    assert now._index._delta.ntotal == 0
+    assert path.name == f"vectors-{engine._state.generation}.faiss"
+    assert answers() == before
+    assert set(now.ids().tolist()) == stored_ids(engine)
+    reopened = LocalEngine(engine.config)
+    try:
+        with reopened.snapshot() as snapshot:
+            assert [snapshot.vector_search(query, 10) for query in queries] == before
+    finally:
+        reopened.close()

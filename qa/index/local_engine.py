@@ -1,4 +1,5 @@
-"""The local engine: a SQLite store (the truth) and an in-memory FAISS index (a cache).
+"""The local engine: a SQLite store (the truth) and a FAISS index (a cache; a saved
+approximate one is memory-mapped and shared between processes, qa.index.mapped_ivf).
 
 Readers search a snapshot: a read transaction on their thread's own connection,
 plus the FAISS index under a shared lock. FAISS may lag the store by the changes
@@ -482,14 +483,34 @@ class LocalEngine:
         self.refresh()
         state = self._state
         state.unsaved = 0
-        path = state.store_dir / f"vectors-{state.generation}.faiss"
+        generation = state.generation
+        path = state.store_dir / f"vectors-{generation}.faiss"
         with state.lock.read():
             if not path.exists():
                 state.vectors.save(path)
         for other in state.store_dir.glob("vectors-*.faiss"):
             if other != path:
                 other.unlink(missing_ok=True)
+        if state.vectors.kind == "approximate":
+            self._map_saved_cache(state, path, generation)
         return path
+
+    def _map_saved_cache(self, state: _State, path: Path, generation: int) -> None:
+        """Answer from the file just saved, memory-mapped: its pages are shared with the
+        other processes that map it, and the changes held in memory beside the old one
+        (now folded into it) are let go. Skipped if the index moved on meanwhile."""
+        with self._refresh_lock:
+            if self._state is not state or state.generation != generation:
+                return
+            try:
+                mapped = VectorIndex.load(path)
+            except (ValueError, OSError) as exc:
+                logger.warning("could not map the vector cache %s (%s)", path.name, exc)
+                return
+            if len(mapped) != len(state.vectors):
+                return  # another writer's file for this generation, if ever it differs
+            with state.lock.write():
+                state.vectors = mapped
 
 
 def _apply_change(writer: StoreWriter, change: Change, result: CommitResult) -> None:

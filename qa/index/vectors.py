@@ -1,4 +1,5 @@
-"""FAISS inner-product index over normalised vectors. The only module that imports faiss.
+"""FAISS inner-product index over normalised vectors. faiss is imported only here and in
+qa.index.mapped_ivf (a saved approximate index read through a memory map).
 
 Two kinds behind one class: exact (a flat index, below `index.ann_min_chunks` chunks)
 and approximate (IVF over 8-bit scalar-quantised vectors, 384 bytes a vector instead of
@@ -6,7 +7,9 @@ and approximate (IVF over 8-bit scalar-quantised vectors, 384 bytes a vector ins
 and replaces documents) and takes an id filter; its recall and speed on real e5 vectors
 are measured by scripts/bench_ann.py (README, "Speed"). Either kind is only a cache of
 the store's float32 vectors: `build` makes one from them, and an approximate index's
-scores are recomputed from the store by the caller (`exact_scores` is False).
+scores are recomputed from the store by the caller (`exact_scores` is False). A saved
+approximate index is loaded memory-mapped (qa.index.mapped_ivf): processes reading the
+same file share its pages, and later changes are held beside it in memory.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+
+from qa.index.mapped_ivf import MappedIvf
 
 # One question at a time: OpenMP threads cost more than they give. Measured with
 # scripts/bench_scale.py's archive (10k chunks, top 50) on a busy 2-core machine: 59 ms
@@ -46,9 +51,9 @@ Batches = Callable[[], Iterable[tuple[list[int], np.ndarray]]]
 class VectorIndex:
     """Inner-product search; ids are the chunk store's stable chunk ids."""
 
-    def __init__(self, index: faiss.Index, trained_for: int = 0):
+    def __init__(self, index: faiss.Index | MappedIvf, trained_for: int = 0):
         self._index = index
-        self._ivf = _ivf_of(index)
+        self._ivf = index.ivf if isinstance(index, MappedIvf) else _ivf_of(index)
         # Chunks the IVF lists were sized for (kept in the file as its list count).
         self._trained_for = trained_for or (self._ivf.nlist ** 2 // 16 if self._ivf else 0)
 
@@ -78,16 +83,21 @@ class VectorIndex:
 
     @classmethod
     def load(cls, path: Path) -> VectorIndex:
-        """Read an index written by `save`; raises ValueError if the file is not one."""
+        """Read an index written by `save` (an approximate one memory-mapped); raises
+        ValueError if the file is not one."""
         try:
-            return cls(faiss.read_index(str(path)))
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
+            if _ivf_of(index) is not None:
+                return cls(MappedIvf(index))
+            return cls(index)
         except RuntimeError as exc:  # faiss reports a bad file as a RuntimeError
             raise ValueError(f"{path} is not a readable FAISS index: {exc}") from None
 
     def save(self, path: Path) -> None:
         """Write the index to `path` (through a temporary file, so never half written)."""
         temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        faiss.write_index(self._index, str(temporary))
+        index = self._index.folded() if isinstance(self._index, MappedIvf) else self._index
+        faiss.write_index(index, str(temporary))
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -104,6 +114,8 @@ class VectorIndex:
 
     def ids(self) -> np.ndarray:
         """Every id in the index."""
+        if isinstance(self._index, MappedIvf):
+            return self._index.ids()
         if self._ivf is not None:
             lists = self._ivf.invlists
             parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
