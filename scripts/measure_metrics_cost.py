@@ -25,13 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from script_setup import REPO  # noqa: E402 - this checkout's qa first on sys.path
+
 STAGES = ("embed", "vector_search", "keyword_search", "fusion", "highlight")
 
 
 def run_mode(mode: str, requests: int, processes: int) -> dict:
     """In this process: make the metrics in `mode`, time the updates and a render."""
-    sys.path.insert(0, str(REPO))
     from qa.web.health import IndexHealth
     from qa.web.metrics import Metrics, share_between_processes
 

@@ -30,8 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from script_setup import REPO  # noqa: E402 - this checkout's qa first on sys.path
 
 MODES = ("socket", "reuse_port")
 

@@ -26,7 +26,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from script_setup import REPO  # noqa: E402 - this checkout's qa first on sys.path
+
 FIELDS = ("Rss", "Pss", "Pss_Anon", "Pss_File", "Private_Clean", "Private_Dirty")
 
 

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import script_setup  # noqa: F401 - this checkout's qa first on sys.path
 
 from qa.config import load_config, with_model_cache_from_environment
 from qa.embedder import create_embedder
