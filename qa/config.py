@@ -42,7 +42,11 @@ class ChunkingConfig:
     max_chars: int = 220
     min_chars: int = 40
     embed_section: bool = True
+    # The document's title in front of the text the model embeds, and in front of the
+    # text the keyword index tokenises: two settings, since a title shared by sibling
+    # paragraphs helps keywords but pulls the siblings' vectors together.
     embed_title: bool = True
+    keyword_title: bool = True
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ latency.
 Every paragraph (`context`) of all the files given becomes one document in a
 temporary index built through the real pipeline (loader types, chunker, embedder,
 keyword index), so the files share one pool; its article's `title` is the
-document's title, as a loaded article's headline is (embedded before each chunk,
-searched by keywords, stored); each question is then asked, and
+document's title, as a loaded article's headline is (embedded before each chunk and
+searched by keywords, as `chunking.embed_title` and `keyword_title` say; stored);
+each question is then asked, and
 the rank of the paragraph it was written about is recorded. sentence@1 is the
 share of questions (with gold answers) whose rank-1 passage is from the right
 paragraph and whose marked sentence holds one of the gold answers, both folded

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.config import ChunkingConfig
-from qa.ingest.chunker import chunk_document, embedding_text, split_paragraph
+from qa.ingest.chunker import chunk_document, embedding_text, keyword_text, split_paragraph
 from qa.ingest.document import Block, Document
 from qa.ingest.sentences import ends_sentence, sentence_spans
 
@@ -108,6 +108,19 @@ def test_embedding_text_adds_title_and_section_but_not_twice():
     assert embedding_text(chunk, "标题", ChunkingConfig()) == "标题\n正文内容。"
     plain = ChunkingConfig(embed_title=False, embed_section=False)
     assert embedding_text(chunk, "标题", plain) == "正文内容。"
+
+
+def test_keyword_title_keeps_the_title_in_the_keyword_text_only():
+    document = Document("d", "d.txt", (Block("第一段正文。"),), title="景德镇综试区获批")
+    chunk = chunk_document(document, ChunkingConfig())[0]
+    both = ChunkingConfig()
+    assert keyword_text(chunk, document.title, both) == embedding_text(
+        chunk, document.title, both) == "景德镇综试区获批\n第一段正文。"
+    keywords_only = ChunkingConfig(embed_title=False, keyword_title=True)
+    assert embedding_text(chunk, document.title, keywords_only) == "第一段正文。"
+    assert keyword_text(chunk, document.title, keywords_only) == "景德镇综试区获批\n第一段正文。"
+    neither = ChunkingConfig(embed_title=False, keyword_title=False)
+    assert keyword_text(chunk, document.title, neither) == "第一段正文。"
 
 
 def test_one_over_long_sentence_is_cut_into_balanced_pieces():

@@ -112,20 +112,25 @@ def test_sentence_holds_answer_compares_folded_text():
     assert not sentence_holds_answer("营收突破1600亿元。", ())
 
 
-def test_qa_eval_indexes_each_articles_title(tmp_path, make_config):
-    """The answer paragraph names neither 景德镇 nor 综试区: only its article's title
-    does, as a news report's headline does. Indexed with titles, as the product
-    indexes an article, it comes first; the look-alike paragraph lacks the title."""
+def titled_articles() -> dict:
+    """Two one-paragraph articles; the question's words are only in the first title."""
     def article(title, context, questions):
         return {"title": title, "paragraphs": [
             {"context": context, "qas": [{"question": q, "answers": [{"text": a}]}
                                          for q, a in questions]}]}
 
-    data = {"data": [
+    return {"data": [
         article("景德镇跨境电商综试区获批", "今年2月，该试验区获国务院正式批复，首批企业已入驻。",
                 [("景德镇综试区什么时候获批？", "今年2月")]),
         article("南浦港口扩建", "今年5月，该港区获省政府正式批复，扩建工程随即开工。", []),
     ]}
+
+
+def test_qa_eval_indexes_each_articles_title(tmp_path, make_config):
+    """The answer paragraph names neither 景德镇 nor 综试区: only its article's title
+    does, as a news report's headline does. Indexed with titles, as the product
+    indexes an article, it comes first; the look-alike paragraph lacks the title."""
+    data = titled_articles()
     path = tmp_path / "titled.json"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     evalset = read_squad([path])
@@ -139,3 +144,37 @@ def test_qa_eval_indexes_each_articles_title(tmp_path, make_config):
     assert read_squad([path]).documents[0].title is None
     (untitled,) = evaluate([path], make_config(), FakeEmbedder(), modes=("keyword",))
     assert untitled["recall@1"] < 1.0
+
+
+class RecordingEmbedder(FakeEmbedder):
+    """The fake embedder, keeping every passage text it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.passages: list[str] = []
+
+    def embed_passages(self, texts, progress=None):
+        self.passages += list(texts)
+        return super().embed_passages(texts, progress)
+
+
+def test_title_for_keywords_only_is_found_by_keywords_but_not_embedded(tmp_path, make_config):
+    """embed_title off, keyword_title on: the model never sees the title, the keyword
+    index still finds the paragraph through it, exactly as with the title in both."""
+    path = tmp_path / "titled.json"
+    path.write_text(json.dumps(titled_articles(), ensure_ascii=False), encoding="utf-8")
+    keywords_only = make_config(chunking={"embed_title": False, "keyword_title": True})
+    embedder = RecordingEmbedder()
+    (row,) = evaluate([path], keywords_only, embedder, modes=("keyword",))
+    assert row["recall@1"] == 1.0
+    assert sorted(embedder.passages) == sorted(
+        p["context"] for a in titled_articles()["data"] for p in a["paragraphs"])
+    both = RecordingEmbedder()
+    (row_both,) = evaluate([path], make_config(), both, modes=("keyword",))
+    assert row_both["recall@1"] == 1.0
+    assert "景德镇跨境电商综试区获批\n今年2月，该试验区获国务院正式批复，首批企业已入驻。" \
+        in both.passages
+    # Neither: the keywords no longer hold the title, and the question words are gone.
+    neither = make_config(chunking={"embed_title": False, "keyword_title": False})
+    (row_neither,) = evaluate([path], neither, FakeEmbedder(), modes=("keyword",))
+    assert row_neither["recall@1"] < 1.0

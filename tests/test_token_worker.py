@@ -69,6 +69,26 @@ def test_a_pipelined_build_stores_what_the_serial_build_stores(
     assert reports[1].passages == reports[0].passages == len(serial)
 
 
+def test_title_out_of_the_embedded_text_leaves_the_keyword_tokens_alone(
+        make_config, shipped_corpus, tmp_path, monkeypatch):
+    """embed_title off, keyword_title on: the same keyword terms as with the title in
+    both, on the worker path and the serial one; only the vectors change."""
+    monkeypatch.setattr(indexer_module, "BATCH_PASSAGES", 16)
+    builds = {}
+    for name, embed_title, workers in (("both", True, 1), ("serial", False, 0),
+                                       ("worker", False, 1)):
+        config = make_config(corpus_dir=str(shipped_corpus),
+                             index_dir=str(tmp_path / f"index-{name}"),
+                             chunking={"embed_title": embed_title, "keyword_title": True})
+        _build(config, shipped_corpus, FakeEmbedder(), workers)
+        builds[name] = _rows(tmp_path / f"index-{name}")
+    terms = {name: [row[:4] for row in rows] for name, rows in builds.items()}
+    assert terms["serial"] == terms["worker"] == terms["both"]
+    vectors = {name: [row[4] for row in rows] for name, rows in builds.items()}
+    assert vectors["serial"] == vectors["worker"]
+    assert all(a != b for a, b in zip(vectors["worker"], vectors["both"], strict=True))
+
+
 class _KillsTheWorker(FakeEmbedder):
     """Kills the tokeniser worker while embedding the `at`-th batch."""
 

@@ -23,7 +23,7 @@ from qa.index.manifest import (
     write_manifest,
 )
 from qa.index.store import STORE_FILE, StoreReader, connect, transaction
-from qa.ingest.chunker import embedding_text
+from qa.ingest.chunker import keyword_text
 from qa.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -244,8 +244,8 @@ def _rebuild_keywords(db: sqlite3.Connection, config: Config) -> int:
     rows = db.execute("SELECT c.id, c.text, c.section, d.title FROM chunks c "
                       "JOIN documents d USING (doc_id)").fetchall()
     keywords.add_keywords(db, (
-        (row["id"], tokenizer.tokens(embedding_text(_ChunkText(row["text"], row["section"]),
-                                                    row["title"], config.chunking)))
+        (row["id"], tokenizer.tokens(keyword_text(_ChunkText(row["text"], row["section"]),
+                                                  row["title"], config.chunking)))
         for row in rows))
     return len(rows)
 

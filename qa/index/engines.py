@@ -22,7 +22,7 @@ from qa.config import ENGINES, Config
 from qa.embedder import Embedder
 from qa.errors import IndexMismatchError, QAError
 from qa.index.engine import Change, Engine, PutDocument, PutFile
-from qa.ingest.chunker import chunk_document, embedding_text
+from qa.ingest.chunker import chunk_document, keyword_text
 from qa.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ def stored_document(snapshot, document, config: Config,
     if len(chunks) != len(ids) or any(
             stored[i].text != c.text for i, c in zip(ids, chunks, strict=True)):
         return None
-    tokens = [tokenizer.tokens(embedding_text(c, document.title, config.chunking))
+    tokens = [tokenizer.tokens(keyword_text(c, document.title, config.chunking))
               for c in chunks]
     return PutDocument(document, chunks, snapshot.vectors(ids), tokens, info[1])
 

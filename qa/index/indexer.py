@@ -22,7 +22,7 @@ from qa.index.engine import Change, Engine, PutDocument, PutFile, RemoveDocument
 from qa.index.index_report import IndexReport, Progress
 from qa.index.store import API_ORIGIN, FileRecord, content_hash
 from qa.index.token_worker import TokenWorker
-from qa.ingest.chunker import chunk_document, embedding_text
+from qa.ingest.chunker import chunk_document, embedding_text, keyword_text
 from qa.ingest.document import Document
 from qa.ingest.loader import LoadError, SkippedFile, corpus_files, load_file
 from qa.tokenizer import Tokenizer
@@ -38,7 +38,8 @@ BATCH_PASSAGES = 256
 class _Pending:
     document: Document
     chunks: list
-    texts: list[str]
+    texts: list[str]  # what the model embeds
+    keyword_texts: list[str]  # what the keyword index tokenises (chunking.keyword_title)
     tokens: list[list[str]] | None  # None until the batch is tokenised
     origin: str
     status: str  # "added" or "replaced"
@@ -264,9 +265,11 @@ class Indexer:
         started = time.perf_counter()
         chunks = chunk_document(document, self.config.chunking)
         texts = [embedding_text(c, document.title, self.config.chunking) for c in chunks]
+        keyword_texts = [keyword_text(c, document.title, self.config.chunking) for c in chunks]
         self._report.add_time("load", time.perf_counter() - started)
-        tokens = None if self._worker else self._tokens(texts)
-        self._pending.append(_Pending(document, chunks, texts, tokens, origin, status))
+        tokens = None if self._worker else self._tokens(keyword_texts)
+        self._pending.append(
+            _Pending(document, chunks, texts, keyword_texts, tokens, origin, status))
         if sum(len(p.texts) for p in self._pending) >= BATCH_PASSAGES:
             self._flush()
 
@@ -286,7 +289,7 @@ class Indexer:
         # write (one document through the API) is not worth a process.
         future = None
         if untokenised and len(texts) >= BATCH_PASSAGES and self._worker:
-            future = self._worker.submit([t for p in untokenised for t in p.texts])
+            future = self._worker.submit([t for p in untokenised for t in p.keyword_texts])
         vectors = np.zeros((0, 0), dtype=np.float32)
         if texts:
             started = time.perf_counter()
@@ -299,7 +302,7 @@ class Indexer:
                 tokens = self._worker.result(future)
                 self._report.add_time("tokenize", time.perf_counter() - started)
             else:
-                tokens = self._tokens([t for p in untokenised for t in p.texts])
+                tokens = self._tokens([t for p in untokenised for t in p.keyword_texts])
             position = 0
             for p in untokenised:
                 p.tokens = tokens[position:position + len(p.texts)]

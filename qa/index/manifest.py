@@ -65,9 +65,20 @@ def read_manifest(store_dir: Path) -> dict[str, Any]:
 def check_manifest(manifest: dict[str, Any], config: Config, dimension: int | None) -> None:
     """Refuse an index built with other settings, naming the difference."""
     wanted = expected_manifest(config, dimension if dimension else manifest.get("dimension", 0))
+    built = _with_keyword_title(manifest)
     for key, value in wanted.items():
-        if manifest.get(key) != value:
+        if built.get(key) != value:
             raise IndexMismatchError(
-                f"the index was built with {key} = {manifest.get(key)!r}, but the config "
+                f"the index was built with {key} = {built.get(key)!r}, but the config "
                 f"has {value!r}; run `qa index --rebuild` to rebuild it"
             )
+
+
+def _with_keyword_title(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with `chunking.keyword_title` filled in for an index built before the
+    setting existed: its keyword text held the title exactly when `embed_title` was on."""
+    chunking = manifest.get("chunking")
+    if not isinstance(chunking, dict) or "keyword_title" in chunking \
+            or "embed_title" not in chunking:
+        return manifest
+    return manifest | {"chunking": chunking | {"keyword_title": chunking["embed_title"]}}

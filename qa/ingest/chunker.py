@@ -59,8 +59,19 @@ def chunk_document(document: Document, settings: ChunkingConfig) -> list[Chunk]:
 
 def embedding_text(chunk: Chunk, title: str | None, settings: ChunkingConfig) -> str:
     """The text the model embeds for a chunk: optional title and section, then the passage."""
+    return _headed_text(chunk, title, settings.embed_title, settings)
+
+
+def keyword_text(chunk: Chunk, title: str | None, settings: ChunkingConfig) -> str:
+    """The text the keyword index tokenises for a chunk: as the embedded text, but with
+    the title when `keyword_title` is on, whether or not the model embeds it."""
+    return _headed_text(chunk, title, settings.keyword_title, settings)
+
+
+def _headed_text(chunk: Chunk, title: str | None, with_title: bool,
+                 settings: ChunkingConfig) -> str:
     lines = []
-    if settings.embed_title and title:
+    if with_title and title:
         lines.append(title)
     if settings.embed_section and chunk.section and chunk.section != title:
         lines.append(chunk.section)
