@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench_api import percentile, stop_servers  # noqa: E402
 from script_setup import REPO  # noqa: E402 - this checkout's qa first on sys.path
 
 MODES = ("socket", "reuse_port")
@@ -75,20 +75,6 @@ def start(mode: str, workers: int, work_ms: float) -> tuple[subprocess.Popen, st
         raise SystemExit(f"the {mode} server did not start")
     url = line.split()[2]
     return process, url.rsplit(":", 1)[0].removeprefix("http://"), int(url.rsplit(":", 1)[1])
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered)) - 1))]
 
 
 def run(host: str, port: int, clients: int, seconds: float, keep_alive: bool) -> dict:
@@ -185,7 +171,7 @@ def main() -> int:
                           f"| {result['keep_alive_connections_per_worker'] or '—'} |",
                           flush=True)
             finally:
-                stop(process)
+                stop_servers([process])
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps({
         "command": sys.argv, "workers": args.workers, "concurrency": args.concurrency,
