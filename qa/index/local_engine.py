@@ -1,13 +1,11 @@
 """The local engine: a SQLite store (the truth) and a FAISS index (a cache; a saved
 approximate one is memory-mapped and shared between processes, qa.index.mapped_ivf).
 
-Readers search a snapshot: a read transaction on their thread's own connection,
-plus the FAISS index under a shared lock. FAISS may lag the store by the changes
-of the last moments; its hits are checked against the snapshot, and any score it
-lacks is computed from the vectors in the store, so an answer never mixes two
-versions of a document. `refresh()` brings FAISS up to the store's generation
-(or reopens the store a rebuild made live); the server calls it on a timer and
-after its own writes.
+Readers search a snapshot (qa.index.local_snapshot): a read transaction on their
+thread's own connection, plus the FAISS index under a shared lock, which may lag the
+store by the changes of the last moments. `refresh()` brings FAISS up to the store's
+generation (or reopens the store a rebuild made live); the server calls it on a timer
+and after its own writes.
 """
 
 from __future__ import annotations
@@ -17,26 +15,22 @@ import re
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from qa.config import Config
 from qa.errors import IndexDamagedError, IndexLockedError
-from qa.filters import Filters
 from qa.index.engine import (
     Change,
     CommitResult,
     PutDocument,
     apply_record_change,
 )
-from qa.index.filter_ids import FilterIds
 from qa.index.layout import IndexFolder
+from qa.index.local_snapshot import LocalSnapshot, OpenedStore
 from qa.index.manifest import check_manifest, new_manifest, read_manifest, write_manifest
-from qa.index.rwlock import ReadWriteLock
 from qa.index.store import (
     STORE_FILE,
     StoreReader,
@@ -52,9 +46,6 @@ from qa.index.verify import verify_store
 logger = logging.getLogger(__name__)
 
 _CACHE_NAME = re.compile(r"^vectors-(\d+)\.faiss$")
-# A filter keeping up to this many chunks is searched exactly from the stored vectors;
-# a broader one by FAISS restricted to the chunks it keeps.
-EXACT_FILTERED_SEARCH = 4096
 # A watching server saves the vector cache once it is this many chunks (or 1%) behind.
 UNSAVED_CHANGES = 2000
 # Inside `keywords_deferred` (a bulk writer: `qa index`, `qa add`, a rebuild) the tantivy
@@ -62,131 +53,6 @@ UNSAVED_CHANGES = 2000
 # commit: each catch-up is a tantivy commit (fsyncs, merges); a 30k-chunk build spent
 # 38-65 s in 123 of them, 5-8 s in 7 (README, "Speed: keyword search at a million").
 KEYWORD_CATCH_UP_COMMITS = 32
-
-
-class LocalSnapshot(StoreReader):
-    """One consistent view: the store's read transaction and the FAISS index."""
-
-    def __init__(self, db: sqlite3.Connection, vectors: VectorIndex,
-                 keyword_index: TantivyKeywords | None = None,
-                 filter_ids: FilterIds | None = None,
-                 catch_up: Callable[[StoreReader], None] | None = None):
-        super().__init__(db, keyword_index)
-        self._faiss = vectors
-        # Shared by the snapshots of this store (qa.index.filter_ids).
-        self._filter_ids = filter_ids
-        # A bulk writer's own snapshot: the keyword index it left behind is caught up
-        # before a keyword search or idf lookup (LocalEngine.keywords_deferred).
-        self._catch_up = catch_up
-
-    def _keywords_current(self) -> None:
-        held = getattr(self.keyword_index, "held", None)
-        if self._catch_up is not None and held != self.generation():
-            self._catch_up(self)
-        self._catch_up = None
-
-    def keyword_search(self, tokens: list[str], k: int, among: list[int] | None = None,
-                       filters: Filters | None = None) -> list[tuple[int, float]]:
-        self._keywords_current()
-        return super().keyword_search(tokens, k, among, filters)
-
-    def idf(self, tokens: list[str]) -> dict[str, float]:
-        self._keywords_current()
-        return super().idf(tokens)
-
-    def chunk_ids_matching(self, filters: Filters) -> list[int]:
-        if self._filter_ids is not None and filters not in self._matching:
-            listing = super().chunk_ids_matching
-            self._matching[filters] = self._filter_ids.get(
-                filters, self.generation(), lambda: listing(filters))
-        return super().chunk_ids_matching(filters)
-
-    def vector_search(self, vector: np.ndarray, k: int,
-                      filters: Filters | None = None) -> list[tuple[int, float]]:
-        if filters is None or filters.is_empty():
-            hits = self._faiss.search(vector, k)
-        else:
-            allowed = self.chunk_ids_matching(filters)
-            if len(allowed) <= EXACT_FILTERED_SEARCH:
-                # Few chunks: score them all from the stored vectors (exact, and cheaper
-                # than a pass over the whole index).
-                scores = self.vectors(allowed) @ np.asarray(vector, dtype=np.float32)
-                best = np.argsort(-scores)[:k]
-                return [(allowed[i], float(scores[i])) for i in best]
-            hits = self._faiss.search(vector, k, allowed=allowed)
-        # Hits of chunks removed since FAISS was last refreshed are dropped.
-        hits = self.in_snapshot(hits)
-        if hits and not self._faiss.exact_scores:
-            # An approximate index found them; the store's vectors score them exactly.
-            ids = [chunk_id for chunk_id, _ in hits]
-            scores = self.vectors(ids) @ np.asarray(vector, dtype=np.float32)
-            hits = sorted(zip(ids, scores.tolist(), strict=True), key=lambda hit: -hit[1])
-        return hits
-
-    def vectors(self, ids: list[int]) -> np.ndarray:  # type: ignore[override]
-        return super().vectors(ids, self._faiss.dimension)
-
-
-class _State:
-    """One opened store folder: its manifest, FAISS cache and reader connections."""
-
-    def __init__(self, store_dir: Path, manifest: dict[str, Any], vectors: VectorIndex,
-                 generation: int, keyword_index: TantivyKeywords | None = None):
-        self.store_dir = store_dir
-        self.manifest = manifest
-        self.vectors = vectors
-        # None: the store's own FTS5 table.
-        self.keyword_index = keyword_index
-        self.generation = generation
-        self.lock = ReadWriteLock()
-        self.filter_ids = FilterIds()
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        # Used only under the engine's refresh lock.
-        self.refresh_db: sqlite3.Connection | None = None
-        # Chunks changed since the vector cache file was written.
-        self.unsaved = 0
-        # Snapshots in progress; a state a rebuild replaced closes when the last one ends.
-        self._readers = 0
-        self._retired = False
-
-    def enter(self) -> None:
-        with self._connections_lock:
-            self._readers += 1
-
-    def leave(self) -> None:
-        with self._connections_lock:
-            self._readers -= 1
-            last = self._retired and not self._readers
-        if last:
-            self.close()
-
-    def retire(self) -> None:
-        """No new snapshots will use this state; close it once the current ones end."""
-        with self._connections_lock:
-            self._retired = True
-            idle = not self._readers
-        if idle:
-            self.close()
-
-    def connection(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = connect(self.store_dir / STORE_FILE, readonly=True)
-            self._local.db = db
-            with self._connections_lock:
-                self._connections.append(db)
-        return db
-
-    def close(self) -> None:
-        with self._connections_lock:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-            if self.refresh_db is not None:
-                self.refresh_db.close()
-                self.refresh_db = None
 
 
 class LocalEngine:
@@ -208,7 +74,7 @@ class LocalEngine:
 
     # -- opening -------------------------------------------------------------------
 
-    def _open(self, store_dir: Path) -> _State:
+    def _open(self, store_dir: Path) -> OpenedStore:
         manifest = read_manifest(store_dir)
         check_manifest(manifest, self.config, dimension=None)
         dimension = int(manifest["dimension"])
@@ -236,7 +102,7 @@ class LocalEngine:
         if vectors.dimension != dimension:
             raise IndexDamagedError(f"the vectors in {store_dir} are not {dimension}-"
                                     "dimensional; run `qa index --rebuild`")
-        state = _State(store_dir, manifest, vectors, generation, keyword_index)
+        state = OpenedStore(store_dir, manifest, vectors, generation, keyword_index)
         state.unsaved = behind
         return state
 
@@ -349,7 +215,7 @@ class LocalEngine:
                 self._rebuild_vectors(state)
             return True
 
-    def _rebuild_vectors(self, state: _State) -> None:
+    def _rebuild_vectors(self, state: OpenedStore) -> None:
         """The store crossed a size where another kind of vector index suits it: build
         that one from the store while readers keep using the old one, then switch."""
         db = state.refresh_db
@@ -495,7 +361,7 @@ class LocalEngine:
             self._map_saved_cache(state, path, generation)
         return path
 
-    def _map_saved_cache(self, state: _State, path: Path, generation: int) -> None:
+    def _map_saved_cache(self, state: OpenedStore, path: Path, generation: int) -> None:
         """Answer from the file just saved, memory-mapped: its pages are shared with the
         other processes that map it, and the changes held in memory beside the old one
         (now folded into it) are let go. Skipped if the index moved on meanwhile."""
