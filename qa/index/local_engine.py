@@ -11,7 +11,6 @@ and after its own writes.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import sqlite3
 import threading
@@ -40,14 +39,19 @@ from qa.index.store import (
     transaction,
 )
 from qa.index.tantivy_keywords import TantivyKeywords
-from qa.index.vectors import VectorIndex
+from qa.index.vector_cache import (
+    apply_changes,
+    build_vectors,
+    drop_other_caches,
+    far_behind,
+    map_cache,
+    open_vectors,
+    write_cache,
+)
 from qa.index.verify import verify_store
 
 logger = logging.getLogger(__name__)
 
-_CACHE_NAME = re.compile(r"^vectors-(\d+)\.faiss$")
-# A watching server saves the vector cache once it is this many chunks (or 1%) behind.
-UNSAVED_CHANGES = 2000
 # Inside `keywords_deferred` (a bulk writer: `qa index`, `qa add`, a rebuild) the tantivy
 # keyword index is caught up once per this many commits and at the end, not after every
 # commit: each catch-up is a tantivy commit (fsyncs, merges); a 30k-chunk build spent
@@ -84,15 +88,8 @@ class LocalEngine:
             reader = StoreReader(db)
             with transaction(db, immediate=False):
                 generation = _checked(reader.generation)
-                vectors, cached_generation = _load_cache(store_dir, generation, dimension)
-                if vectors is None:
-                    vectors = _build_vectors(reader, dimension, self.config)
-                    behind = len(vectors)
-                else:
-                    behind = _apply(vectors, reader, cached_generation)
-                    if not vectors.suits(len(vectors), self.config.index.ann_min_chunks):
-                        vectors = _build_vectors(reader, dimension, self.config)
-                        behind = len(vectors)
+                vectors, behind = open_vectors(store_dir, reader, generation, dimension,
+                                               self.config)
                 keyword_index = _keyword_index(self.config, store_dir, reader)
         except sqlite3.DatabaseError as exc:
             raise IndexDamagedError(f"the index store {store_dir / STORE_FILE} is unreadable "
@@ -205,12 +202,10 @@ class LocalEngine:
                 removed = reader.removed_since(state.generation)
                 added = list(reader.vectors_since(state.generation))
             with state.lock.write():
-                state.vectors.remove(removed)
-                for ids, vectors in added:
-                    state.vectors.remove(ids)  # a re-run refresh must not add twice
-                    state.vectors.add(ids, vectors)
+                # A re-run refresh does not add twice: each id's vector is replaced.
+                changed = apply_changes(state.vectors, removed, added)
                 state.generation = generation
-            state.unsaved += len(removed) + sum(len(ids) for ids, _ in added)
+            state.unsaved += changed
             if not state.vectors.suits(len(state.vectors), self.config.index.ann_min_chunks):
                 self._rebuild_vectors(state)
             return True
@@ -223,7 +218,7 @@ class LocalEngine:
         with transaction(db, immediate=False):
             reader = StoreReader(db)
             generation = _checked(reader.generation)
-            vectors = _build_vectors(reader, state.vectors.dimension, self.config)
+            vectors = build_vectors(reader, state.vectors.dimension, self.config)
         with state.lock.write():
             state.vectors, state.generation = vectors, generation
         state.unsaved += len(vectors)
@@ -249,7 +244,7 @@ class LocalEngine:
         """A server taking many writes saves the vector cache now and then, so that a
         restart does not read every vector written since the last `qa index`."""
         state = self._state
-        if state.unsaved >= max(UNSAVED_CHANGES, len(state.vectors) // 100):
+        if far_behind(state.unsaved, len(state.vectors)):
             state.unsaved = 0
             path = self.save_vector_cache()
             logger.info("saved the vector cache %s", path.name)
@@ -350,13 +345,9 @@ class LocalEngine:
         state = self._state
         state.unsaved = 0
         generation = state.generation
-        path = state.store_dir / f"vectors-{generation}.faiss"
         with state.lock.read():
-            if not path.exists():
-                state.vectors.save(path)
-        for other in state.store_dir.glob("vectors-*.faiss"):
-            if other != path:
-                other.unlink(missing_ok=True)
+            path = write_cache(state.store_dir, generation, state.vectors)
+        drop_other_caches(state.store_dir, path)
         if state.vectors.kind == "approximate":
             self._map_saved_cache(state, path, generation)
         return path
@@ -368,15 +359,10 @@ class LocalEngine:
         with self._refresh_lock:
             if self._state is not state or state.generation != generation:
                 return
-            try:
-                mapped = VectorIndex.load(path)
-            except (ValueError, OSError) as exc:
-                logger.warning("could not map the vector cache %s (%s)", path.name, exc)
-                return
-            if len(mapped) != len(state.vectors):
-                return  # another writer's file for this generation, if ever it differs
-            with state.lock.write():
-                state.vectors = mapped
+            mapped = map_cache(path, len(state.vectors))
+            if mapped is not None:
+                with state.lock.write():
+                    state.vectors = mapped
 
 
 def _apply_change(writer: StoreWriter, change: Change, result: CommitResult) -> None:
@@ -424,45 +410,6 @@ def _checked(read):
     except sqlite3.DatabaseError as exc:
         raise IndexDamagedError(f"the index store is unreadable ({exc}); "
                                 "run `qa check` to see what is wrong") from None
-
-
-def _load_cache(store_dir: Path, generation: int,
-                dimension: int) -> tuple[VectorIndex | None, int]:
-    """The newest readable FAISS cache at or below `generation`, with its generation."""
-    candidates = []
-    for path in store_dir.glob("vectors-*.faiss"):
-        match = _CACHE_NAME.match(path.name)
-        if match and int(match.group(1)) <= generation:
-            candidates.append((int(match.group(1)), path))
-    for cached, path in sorted(candidates, reverse=True):
-        try:
-            vectors = VectorIndex.load(path)
-        except (ValueError, OSError) as exc:
-            logger.warning("ignoring the vector cache %s (%s); rebuilding it from the store",
-                           path.name, exc)
-            continue
-        if vectors.dimension == dimension:
-            return vectors, cached
-    return None, 0
-
-
-def _build_vectors(reader: StoreReader, dimension: int, config: Config) -> VectorIndex:
-    """A vector index of the kind suited to the store's size, from its vectors."""
-    _, chunks = reader.counts()
-    return VectorIndex.build(dimension, chunks, lambda: reader.vectors_since(0),
-                             config.index.ann_min_chunks)
-
-
-def _apply(vectors: VectorIndex, reader: StoreReader, since: int) -> int:
-    """Bring `vectors` from generation `since` to the reader's; returns chunks changed."""
-    removed = reader.removed_since(since)
-    vectors.remove(removed)
-    changed = len(removed)
-    for ids, batch in reader.vectors_since(since):
-        vectors.remove(ids)
-        vectors.add(ids, batch)
-        changed += len(ids)
-    return changed
 
 
 def create_index(config: Config, index_dir: Path, dimension: int,
