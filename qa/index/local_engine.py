@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from qa.config import Config
-from qa.errors import IndexDamagedError, IndexLockedError
+from qa.errors import IndexDamagedError
 from qa.index.engine import (
     Change,
     CommitResult,
     PutDocument,
     apply_record_change,
 )
+from qa.index.keyword_catch_up import DeferredCatchUp, keep_keywords_up, keyword_index_for
 from qa.index.layout import IndexFolder
 from qa.index.local_snapshot import LocalSnapshot, OpenedStore
 from qa.index.manifest import check_manifest, new_manifest, read_manifest, write_manifest
@@ -38,7 +39,6 @@ from qa.index.store import (
     create_store,
     transaction,
 )
-from qa.index.tantivy_keywords import TantivyKeywords
 from qa.index.vector_cache import (
     apply_changes,
     build_vectors,
@@ -52,11 +52,6 @@ from qa.index.verify import verify_store
 
 logger = logging.getLogger(__name__)
 
-# Inside `keywords_deferred` (a bulk writer: `qa index`, `qa add`, a rebuild) the tantivy
-# keyword index is caught up once per this many commits and at the end, not after every
-# commit: each catch-up is a tantivy commit (fsyncs, merges); a 30k-chunk build spent
-# 38-65 s in 123 of them, 5-8 s in 7 (README, "Speed: keyword search at a million").
-KEYWORD_CATCH_UP_COMMITS = 32
 
 
 class LocalEngine:
@@ -72,6 +67,7 @@ class LocalEngine:
         self._locked = locked
         self._refresh_lock = threading.Lock()
         self._local = threading.local()
+        self._deferred = DeferredCatchUp()
         self._state = self._open(store_dir or self.folder.require_store())
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
@@ -90,7 +86,7 @@ class LocalEngine:
                 generation = _checked(reader.generation)
                 vectors, behind = open_vectors(store_dir, reader, generation, dimension,
                                                self.config)
-                keyword_index = _keyword_index(self.config, store_dir, reader)
+                keyword_index = keyword_index_for(self.config, store_dir, reader)
         except sqlite3.DatabaseError as exc:
             raise IndexDamagedError(f"the index store {store_dir / STORE_FILE} is unreadable "
                                     f"({exc}); run `qa check` to see what is wrong") from None
@@ -145,9 +141,9 @@ class LocalEngine:
             with state.lock.read():
                 db.execute("BEGIN")
                 catch_up = None
-                if state.keyword_index is not None and self._keywords_deferred():
+                if state.keyword_index is not None and self._deferred.active():
                     index = state.keyword_index
-                    catch_up = lambda reader: _keep_keywords_up(index, reader)  # noqa: E731
+                    catch_up = lambda reader: keep_keywords_up(index, reader)  # noqa: E731
                 self._local.snapshot = LocalSnapshot(db, state.vectors, state.keyword_index,
                                                      state.filter_ids, catch_up)
                 try:
@@ -193,10 +189,10 @@ class LocalEngine:
                 generation = _checked(reader.generation)
                 keyword_index = state.keyword_index
                 if (keyword_index is not None and keyword_index.held != generation
-                        and not self._keywords_deferred()):
+                        and not self._deferred.active()):
                     # Also when the store has not moved since: a catch-up another writer
                     # was still making at the last refresh is seen now.
-                    _keep_keywords_up(keyword_index, reader, wait_seconds=0)
+                    keep_keywords_up(keyword_index, reader, wait_seconds=0)
                 if generation == state.generation:
                     return False
                 removed = reader.removed_since(state.generation)
@@ -282,11 +278,11 @@ class LocalEngine:
                         _apply_change(writer, change, result)
                     writer.prune_tombstones()
                     result.generation = writer.commit_generation()
-                if self._state.keyword_index is not None and self._keywords_due():
+                if self._state.keyword_index is not None and self._deferred.due():
                     # After the store's commit: a crash in between leaves the keyword
                     # index behind, which the next open or refresh repairs.
                     with transaction(db, immediate=False):
-                        _keep_keywords_up(self._state.keyword_index, writer)
+                        keep_keywords_up(self._state.keyword_index, writer)
             finally:
                 db.close()
         self.refresh()
@@ -295,36 +291,20 @@ class LocalEngine:
     @contextmanager
     def keywords_deferred(self, every: int | None = None) -> Iterator[None]:
         """For a bulk writer: this thread's commits in the block catch the keyword index
-        up once every `every` (KEYWORD_CATCH_UP_COMMITS) commits and once when the block
-        ends without an error, rather than after each commit. Other readers do not wait
+        up once every `every` commits (qa.index.keyword_catch_up.KEYWORD_CATCH_UP_COMMITS
+        if None) and once when the block ends without an error, rather than after each
+        commit. Other readers do not wait
         for that: every reader catches the index up itself before it searches (on open,
         and in `refresh`, which a watching server runs four times a second and an
         unwatched engine before each snapshot); this thread's own snapshots catch it up
         before a keyword search or an idf lookup (a bulk writer's reads are mostly
         lookups by id, which need none)."""
-        if self._keywords_deferred():
+        if self._deferred.active():
             yield
             return
-        every = KEYWORD_CATCH_UP_COMMITS if every is None else every
-        self._local.commits_deferred, self._local.catch_up_every = 0, max(1, every)
-        try:
+        with self._deferred.deferring(every):
             yield
-        finally:
-            self._local.commits_deferred = None
         self.catch_up_keywords()
-
-    def _keywords_deferred(self) -> bool:
-        return getattr(self._local, "commits_deferred", None) is not None
-
-    def _keywords_due(self) -> bool:
-        """Whether this commit catches the keyword index up (always, unless deferred)."""
-        if not self._keywords_deferred():
-            return True
-        self._local.commits_deferred += 1
-        if self._local.commits_deferred < self._local.catch_up_every:
-            return False
-        self._local.commits_deferred = 0
-        return True
 
     def catch_up_keywords(self) -> None:
         """Bring the keyword index (tantivy) up to the store's generation now."""
@@ -334,7 +314,7 @@ class LocalEngine:
         db = connect(self._state.store_dir / STORE_FILE, readonly=True)
         try:
             with transaction(db, immediate=False):
-                _keep_keywords_up(keyword_index, StoreReader(db))
+                keep_keywords_up(keyword_index, StoreReader(db))
         finally:
             db.close()
 
@@ -371,37 +351,6 @@ def _apply_change(writer: StoreWriter, change: Change, result: CommitResult) -> 
             change.document, change.chunks, change.vectors, change.tokens, change.origin)
     else:
         apply_record_change(writer, change, result)
-
-
-def _keyword_index(config: Config, store_dir: Path,
-                   reader: StoreReader) -> TantivyKeywords | None:
-    """The keyword index the config chooses for a store, brought up to `reader`'s
-    generation (None: the store's FTS5 table). The one place the backend is chosen."""
-    if config.index.keyword_backend == "fts5":
-        return None
-    keyword_index = TantivyKeywords(store_dir)
-    _keep_keywords_up(keyword_index, reader)
-    if keyword_index.generation() is None:
-        # Another process is building it: answer from FTS5 meanwhile.
-        logger.warning("the keyword index %s is not ready; using FTS5", keyword_index.path)
-        return None
-    return keyword_index
-
-
-def _keep_keywords_up(keyword_index: TantivyKeywords, reader: StoreReader,
-                      wait_seconds: float = 30.0) -> None:
-    """Catch the keyword index up with the store; on failure it stays behind (searches
-    check its hits against the snapshot) and a later open, refresh or commit repairs it."""
-    try:
-        keyword_index.catch_up(reader, wait_seconds)
-    except IndexLockedError:
-        logger.info("the keyword index %s is being updated by another writer",
-                    keyword_index.path)
-    except (OSError, ValueError):
-        logger.exception("could not update the keyword index %s", keyword_index.path)
-    else:
-        return
-    keyword_index.reload()
 
 
 def _checked(read):
