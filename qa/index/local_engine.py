@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,37 +20,16 @@ from typing import Any
 
 from qa.config import Config
 from qa.errors import IndexDamagedError
-from qa.index.engine import (
-    Change,
-    CommitResult,
-    PutDocument,
-    apply_record_change,
-)
-from qa.index.keyword_catch_up import DeferredCatchUp, keep_keywords_up, keyword_index_for
+from qa.index import vector_cache
+from qa.index.engine import Change, CommitResult, PutDocument, apply_record_change
+from qa.index.keyword_catch_up import DeferredCatchUp, keep_keywords_up
 from qa.index.layout import IndexFolder
-from qa.index.local_snapshot import LocalSnapshot, OpenedStore
-from qa.index.manifest import check_manifest, new_manifest, read_manifest, write_manifest
-from qa.index.store import (
-    STORE_FILE,
-    StoreReader,
-    StoreWriter,
-    connect,
-    create_store,
-    transaction,
-)
-from qa.index.vector_cache import (
-    apply_changes,
-    build_vectors,
-    drop_other_caches,
-    far_behind,
-    map_cache,
-    open_vectors,
-    write_cache,
-)
-from qa.index.verify import verify_store
+from qa.index.local_snapshot import LocalSnapshot
+from qa.index.manifest import new_manifest, write_manifest
+from qa.index.opened_store import OpenedStore, checked, open_store
+from qa.index.store import STORE_FILE, StoreReader, StoreWriter, connect, create_store, transaction
 
 logger = logging.getLogger(__name__)
-
 
 
 class LocalEngine:
@@ -68,36 +46,9 @@ class LocalEngine:
         self._refresh_lock = threading.Lock()
         self._local = threading.local()
         self._deferred = DeferredCatchUp()
-        self._state = self._open(store_dir or self.folder.require_store())
+        self._state = open_store(self.config, store_dir or self.folder.require_store())
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
-
-    # -- opening -------------------------------------------------------------------
-
-    def _open(self, store_dir: Path) -> OpenedStore:
-        manifest = read_manifest(store_dir)
-        check_manifest(manifest, self.config, dimension=None)
-        dimension = int(manifest["dimension"])
-        db = connect(store_dir / STORE_FILE, readonly=True)
-        try:
-            verify_store(db, store_dir / STORE_FILE, manifest)
-            reader = StoreReader(db)
-            with transaction(db, immediate=False):
-                generation = _checked(reader.generation)
-                vectors, behind = open_vectors(store_dir, reader, generation, dimension,
-                                               self.config)
-                keyword_index = keyword_index_for(self.config, store_dir, reader)
-        except sqlite3.DatabaseError as exc:
-            raise IndexDamagedError(f"the index store {store_dir / STORE_FILE} is unreadable "
-                                    f"({exc}); run `qa check` to see what is wrong") from None
-        finally:
-            db.close()
-        if vectors.dimension != dimension:
-            raise IndexDamagedError(f"the vectors in {store_dir} are not {dimension}-"
-                                    "dimensional; run `qa index --rebuild`")
-        state = OpenedStore(store_dir, manifest, vectors, generation, keyword_index)
-        state.unsaved = behind
-        return state
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -177,7 +128,7 @@ class LocalEngine:
             store_dir = self._pinned or self.folder.require_store()
             if store_dir != state.store_dir:
                 # A rebuild made another store live: open it fully, then switch.
-                self._state = self._open(store_dir)
+                self._state = open_store(self.config, store_dir)
                 state.retire()
                 logger.info("switched to the rebuilt index %s", store_dir.name)
                 return True
@@ -186,7 +137,7 @@ class LocalEngine:
             db = state.refresh_db
             reader = StoreReader(db)
             with transaction(db, immediate=False):
-                generation = _checked(reader.generation)
+                generation = checked(reader.generation)
                 keyword_index = state.keyword_index
                 if (keyword_index is not None and keyword_index.held != generation
                         and not self._deferred.active()):
@@ -199,26 +150,12 @@ class LocalEngine:
                 added = list(reader.vectors_since(state.generation))
             with state.lock.write():
                 # A re-run refresh does not add twice: each id's vector is replaced.
-                changed = apply_changes(state.vectors, removed, added)
+                changed = vector_cache.apply_changes(state.vectors, removed, added)
                 state.generation = generation
             state.unsaved += changed
             if not state.vectors.suits(len(state.vectors), self.config.index.ann_min_chunks):
-                self._rebuild_vectors(state)
+                state.rebuild_vectors(self.config)
             return True
-
-    def _rebuild_vectors(self, state: OpenedStore) -> None:
-        """The store crossed a size where another kind of vector index suits it: build
-        that one from the store while readers keep using the old one, then switch."""
-        db = state.refresh_db
-        assert db is not None
-        with transaction(db, immediate=False):
-            reader = StoreReader(db)
-            generation = _checked(reader.generation)
-            vectors = build_vectors(reader, state.vectors.dimension, self.config)
-        with state.lock.write():
-            state.vectors, state.generation = vectors, generation
-        state.unsaved += len(vectors)
-        logger.info("rebuilt the vector index as %s for %d chunks", vectors.kind, len(vectors))
 
     def watch(self, interval: float = 0.25) -> None:
         """Refresh in a background thread every `interval` seconds (the server does)."""
@@ -240,7 +177,7 @@ class LocalEngine:
         """A server taking many writes saves the vector cache now and then, so that a
         restart does not read every vector written since the last `qa index`."""
         state = self._state
-        if far_behind(state.unsaved, len(state.vectors)):
+        if vector_cache.far_behind(state.unsaved, len(state.vectors)):
             state.unsaved = 0
             path = self.save_vector_cache()
             logger.info("saved the vector cache %s", path.name)
@@ -293,12 +230,11 @@ class LocalEngine:
         """For a bulk writer: this thread's commits in the block catch the keyword index
         up once every `every` commits (qa.index.keyword_catch_up.KEYWORD_CATCH_UP_COMMITS
         if None) and once when the block ends without an error, rather than after each
-        commit. Other readers do not wait
-        for that: every reader catches the index up itself before it searches (on open,
-        and in `refresh`, which a watching server runs four times a second and an
-        unwatched engine before each snapshot); this thread's own snapshots catch it up
-        before a keyword search or an idf lookup (a bulk writer's reads are mostly
-        lookups by id, which need none)."""
+        commit. Other readers do not wait for that: every reader catches the index up
+        itself before it searches (on open, and in `refresh`, which a watching server runs
+        four times a second and an unwatched engine before each snapshot); this thread's
+        own snapshots catch it up before a keyword search or an idf lookup (a bulk
+        writer's reads are mostly lookups by id, which need none)."""
         if self._deferred.active():
             yield
             return
@@ -326,8 +262,8 @@ class LocalEngine:
         state.unsaved = 0
         generation = state.generation
         with state.lock.read():
-            path = write_cache(state.store_dir, generation, state.vectors)
-        drop_other_caches(state.store_dir, path)
+            path = vector_cache.write_cache(state.store_dir, generation, state.vectors)
+        vector_cache.drop_other_caches(state.store_dir, path)
         if state.vectors.kind == "approximate":
             self._map_saved_cache(state, path, generation)
         return path
@@ -339,7 +275,7 @@ class LocalEngine:
         with self._refresh_lock:
             if self._state is not state or state.generation != generation:
                 return
-            mapped = map_cache(path, len(state.vectors))
+            mapped = vector_cache.map_cache(path, len(state.vectors))
             if mapped is not None:
                 with state.lock.write():
                     state.vectors = mapped
@@ -351,14 +287,6 @@ def _apply_change(writer: StoreWriter, change: Change, result: CommitResult) -> 
             change.document, change.chunks, change.vectors, change.tokens, change.origin)
     else:
         apply_record_change(writer, change, result)
-
-
-def _checked(read):
-    try:
-        return read()
-    except sqlite3.DatabaseError as exc:
-        raise IndexDamagedError(f"the index store is unreadable ({exc}); "
-                                "run `qa check` to see what is wrong") from None
 
 
 def create_index(config: Config, index_dir: Path, dimension: int,

@@ -1,7 +1,6 @@
-"""What the local engine reads from: one opened store folder (its manifest, vector index,
-keyword index and per-thread reader connections) and a snapshot of it.
+"""A snapshot of the local engine's store: what its readers search.
 
-A snapshot is a read transaction on the thread's own connection plus the vector index
+It is a read transaction on the thread's own connection plus the vector index
 under a shared lock. The vector index may lag the store by the changes of the last
 moments; its hits are checked against the snapshot, and any score it lacks is computed
 from the vectors in the store, so an answer never mixes two versions of a document.
@@ -10,17 +9,13 @@ from the vectors in the store, so an answer never mixes two versions of a docume
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from qa.filters import Filters
 from qa.index.filter_ids import FilterIds
-from qa.index.rwlock import ReadWriteLock
-from qa.index.store import STORE_FILE, StoreReader, connect
+from qa.index.store import StoreReader
 from qa.index.tantivy_keywords import TantivyKeywords
 from qa.index.vectors import VectorIndex
 
@@ -90,65 +85,3 @@ class LocalSnapshot(StoreReader):
 
     def vectors(self, ids: list[int]) -> np.ndarray:  # type: ignore[override]
         return super().vectors(ids, self._faiss.dimension)
-
-
-class OpenedStore:
-    """One opened store folder: its manifest, FAISS cache and reader connections."""
-
-    def __init__(self, store_dir: Path, manifest: dict[str, Any], vectors: VectorIndex,
-                 generation: int, keyword_index: TantivyKeywords | None = None):
-        self.store_dir = store_dir
-        self.manifest = manifest
-        self.vectors = vectors
-        # None: the store's own FTS5 table.
-        self.keyword_index = keyword_index
-        self.generation = generation
-        self.lock = ReadWriteLock()
-        self.filter_ids = FilterIds()
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        # Used only under the engine's refresh lock.
-        self.refresh_db: sqlite3.Connection | None = None
-        # Chunks changed since the vector cache file was written.
-        self.unsaved = 0
-        # Snapshots in progress; a state a rebuild replaced closes when the last one ends.
-        self._readers = 0
-        self._retired = False
-
-    def enter(self) -> None:
-        with self._connections_lock:
-            self._readers += 1
-
-    def leave(self) -> None:
-        with self._connections_lock:
-            self._readers -= 1
-            last = self._retired and not self._readers
-        if last:
-            self.close()
-
-    def retire(self) -> None:
-        """No new snapshots will use this state; close it once the current ones end."""
-        with self._connections_lock:
-            self._retired = True
-            idle = not self._readers
-        if idle:
-            self.close()
-
-    def connection(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = connect(self.store_dir / STORE_FILE, readonly=True)
-            self._local.db = db
-            with self._connections_lock:
-                self._connections.append(db)
-        return db
-
-    def close(self) -> None:
-        with self._connections_lock:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-            if self.refresh_db is not None:
-                self.refresh_db.close()
-                self.refresh_db = None
