@@ -5,7 +5,8 @@ Readers search a snapshot (qa.index.local_snapshot): a read transaction on their
 thread's own connection, plus the FAISS index under a shared lock, which may lag the
 store by the changes of the last moments. `refresh()` brings FAISS up to the store's
 generation (or reopens the store a rebuild made live); the server calls it on a timer
-and after its own writes.
+and after its own writes. The store folder held open is qa.index.opened_store, the
+FAISS cache files qa.index.vector_cache, the tantivy catch-up qa.index.keyword_catch_up.
 """
 
 from __future__ import annotations
