@@ -44,7 +44,7 @@ from qa.config import load_config  # noqa: E402
 from qa.embedder import create_embedder  # noqa: E402
 from qa.evaluation import read_squad  # noqa: E402
 from qa.filters import Filters  # noqa: E402
-from qa.index import local_engine  # noqa: E402
+from qa.index import keyword_catch_up  # noqa: E402
 from qa.index.engines import writable_engine  # noqa: E402
 from qa.index.indexer import Indexer  # noqa: E402
 from qa.index.layout import IndexFolder  # noqa: E402
@@ -277,7 +277,7 @@ def main() -> int:
                         help="override the config's index.keyword_backend")
     parser.add_argument("--catch-up-every", type=int,
                         help="a bulk build catches the tantivy index up every N commits "
-                             "(default: qa.index.local_engine.KEYWORD_CATCH_UP_COMMITS; 1 "
+                             "(default: qa.index.keyword_catch_up.KEYWORD_CATCH_UP_COMMITS; 1 "
                              "is how every commit did it before)")
     parser.add_argument("--real-model", action="store_true",
                         help="embed the questions with the configured model (the archive's "
@@ -287,7 +287,7 @@ def main() -> int:
                              "(for bench_api.py --questions) and stop")
     args = parser.parse_args()
     if args.catch_up_every:
-        local_engine.KEYWORD_CATCH_UP_COMMITS = args.catch_up_every
+        keyword_catch_up.KEYWORD_CATCH_UP_COMMITS = args.catch_up_every
     questions = [q.question for q in read_squad(SETS).questions]
     questions = random.Random(1).sample(questions, args.questions)
     if args.write_questions:
@@ -307,7 +307,7 @@ def main() -> int:
                     config.index, keyword_backend=args.keyword_backend))
             embedder = create_embedder(config.model) if args.real_model else None
             row = {"target": size, "keyword_backend": config.index.keyword_backend,
-                   "catch_up_every": local_engine.KEYWORD_CATCH_UP_COMMITS,
+                   "catch_up_every": keyword_catch_up.KEYWORD_CATCH_UP_COMMITS,
                    "real_model": args.real_model} | build(config, size, grow=not args.as_is)
             if not args.build_only:
                 row |= ask(config, questions, embedder=embedder)

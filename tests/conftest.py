@@ -1,4 +1,5 @@
-"""Shared fixtures: a config on a temporary folder, the fake embedder, the shipped corpus."""
+"""Shared fixtures: a config on a temporary folder, the fake embedder, the shipped corpus,
+a retriever over a tiny corpus."""
 
 from __future__ import annotations
 
@@ -52,6 +53,60 @@ def empty_local_engine(make_config) -> Iterator:
     engine = LocalEngine(config)
     yield engine
     engine.close()
+
+
+# Three short news articles: the tiny corpus of the retriever's tests.
+ARTICLES = {
+    "yibin.txt": "宜宾是四川南部的城市。燃面是当地的传统小吃。\n\n"
+                 "白酒是宜宾的传统优势产业。2021年，宜宾白酒产业的营业收入突破1600亿元。"
+                 "2022年重点项目共计22个。",
+    "jingdezhen.txt": "景德镇陶瓷产业正在数字化转型。陶溪川直播基地今年3月成交额达4.35亿元。",
+    "wuzhou.txt": "梧州市第十四次党代会提出加快培育数字经济，推动产业数字化。",
+}
+
+
+def write_corpus(folder: Path, articles: dict[str, str]) -> Path:
+    """Write `articles` (file name -> text) into the new folder `folder`; returns it."""
+    folder.mkdir()
+    for name, text in articles.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def close_retriever(retriever) -> None:
+    """Stop a retriever's background embedding workers, then close its engine."""
+    retriever.background.close()
+    retriever.engine.close()
+
+
+@pytest.fixture
+def make_retriever(tmp_path: Path, make_config) -> Iterator:
+    """Make a retriever (fake embedder) over `articles` written to tmp_path/corpus and
+    indexed with the given config settings; once a test (one corpus, one index). It is
+    closed when the test ends, background workers and engine."""
+    from qa.index.saved_index import build_index, open_index
+    from qa.retriever import Retriever
+
+    made = []
+
+    def make(articles: dict[str, str] = ARTICLES, **settings) -> Retriever:
+        corpus = write_corpus(tmp_path / "corpus", articles)
+        config = make_config(**settings)
+        embedder = FakeEmbedder()
+        build_index(config, embedder, corpus, config.index_dir)
+        made.append(Retriever(config, open_index(config), embedder))
+        return made[-1]
+
+    yield make
+    for retriever in made:
+        close_retriever(retriever)
+
+
+@pytest.fixture
+def retriever(make_retriever):
+    """The retriever over ARTICLES in chunks of 10-60 characters (test modules that need
+    another corpus define their own `retriever`)."""
+    return make_retriever(chunking={"max_chars": 60, "min_chars": 10})
 
 
 def model_cache() -> Path:

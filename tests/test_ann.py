@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from qa.filters import Filters
-from qa.index import local_engine
+from qa.index import local_snapshot
 from qa.index.check import check_index
 from qa.index.indexer import Indexer
 from qa.index.local_engine import LocalEngine
@@ -149,7 +149,7 @@ def test_filters_with_the_approximate_index(ann_engine, monkeypatch, exact_below
     """A 10% filter, scored exactly from the store (few chunks) or by the IVF index with an
     id selector (many): the same hits, all allowed."""
     engine, _, embedder = ann_engine
-    monkeypatch.setattr(local_engine, "EXACT_FILTERED_SEARCH", exact_below)
+    monkeypatch.setattr(local_snapshot, "EXACT_FILTERED_SEARCH", exact_below)
     query = embedder.embed_queries([article(33).text])[0]
     filters = Filters(sources=("source-3",))
     with engine.snapshot() as snapshot:

@@ -10,28 +10,10 @@ import pytest
 
 from qa.background_embedding import BackgroundWork
 from qa.filters import NO_FILTERS
-from qa.index.saved_index import build_index, open_index
-from qa.retriever import Retriever
-from tests.fakes import FakeEmbedder
-from tests.test_retriever import ARTICLES
 
+# The `retriever` fixture (tests/conftest.py) closes its background workers at the end.
 QUESTIONS = ["宜宾白酒产业2021年的营业收入是多少？", "陶溪川直播基地成交额",
              "今天北京天气怎么样？", "梧州第十四次党代会提出了什么？"]
-
-
-@pytest.fixture
-def retriever(tmp_path, make_config):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, text in ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    config = make_config(chunking={"max_chars": 60, "min_chars": 10})
-    embedder = FakeEmbedder()
-    build_index(config, embedder, corpus, config.index_dir)
-    retriever = Retriever(config, open_index(config), embedder)
-    yield retriever
-    retriever.background.close()
-    retriever.engine.close()
 
 
 def test_a_call_runs_on_a_worker_thread_and_returns_its_value():

@@ -18,8 +18,8 @@ from qa.index.engines import migrate, open_engine, writable_engine
 from qa.index.indexer import Indexer
 from qa.index.saved_index import build_index, open_index, sync_index
 from qa.retriever import Retriever
+from tests.conftest import ARTICLES
 from tests.fakes import FakeEmbedder
-from tests.test_retriever import ARTICLES
 from tests.test_store import make_document, put
 
 MILVUS_URI = os.environ.get("MILVUS_URI", "")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from qa import cli
 from qa.errors import InvalidQuestionError
 from qa.filters import Filters, parse_filters
-from qa.index import local_engine
+from qa.index import local_snapshot
 from qa.index.saved_index import build_index_from_documents, open_index
 from qa.ingest.document import Block, Document
 from qa.retriever import Retriever
@@ -72,7 +72,7 @@ def test_a_filter_finds_its_documents_even_when_others_fill_the_unfiltered_top(r
 
 @pytest.mark.parametrize("exact_limit", [4096, 0])
 def test_both_vector_paths_agree(retriever, monkeypatch, exact_limit):
-    monkeypatch.setattr(local_engine, "EXACT_FILTERED_SEARCH", exact_limit)
+    monkeypatch.setattr(local_snapshot, "EXACT_FILTERED_SEARCH", exact_limit)
     answer = retriever.ask(QUESTION, top_k=5, mode="vector",
                            filters=Filters(sources=("小报", "晚报")))
     assert sorted(doc_ids(answer)) == ["other-1", "small-1", "small-2", "small-3"]

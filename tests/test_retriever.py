@@ -7,33 +7,13 @@ import dataclasses
 import pytest
 
 from qa.errors import ConfigError, InvalidQuestionError
-from qa.fusion import blend
-from qa.index.saved_index import build_index, open_index
+from qa.fusion import Candidate, blend
+from qa.index.store import StoredChunk
 from qa.passage_features import wording_bonuses
-from qa.retriever import Retriever
-from tests.fakes import FakeEmbedder
+from qa.retriever import Query, Retriever
+from tests.conftest import ARTICLES
 
-ARTICLES = {
-    "yibin.txt": "宜宾是四川南部的城市。燃面是当地的传统小吃。\n\n"
-                 "白酒是宜宾的传统优势产业。2021年，宜宾白酒产业的营业收入突破1600亿元。"
-                 "2022年重点项目共计22个。",
-    "jingdezhen.txt": "景德镇陶瓷产业正在数字化转型。陶溪川直播基地今年3月成交额达4.35亿元。",
-    "wuzhou.txt": "梧州市第十四次党代会提出加快培育数字经济，推动产业数字化。",
-}
-
-
-@pytest.fixture
-def retriever(tmp_path, make_config):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, text in ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    config = make_config(chunking={"max_chars": 60, "min_chars": 10})
-    embedder = FakeEmbedder()
-    build_index(config, embedder, corpus, config.index_dir)
-    retriever = Retriever(config, open_index(config), embedder)
-    yield retriever
-    retriever.engine.close()
+# The `retriever` fixture (tests/conftest.py) indexes ARTICLES in chunks of 10-60 characters.
 
 
 def test_highlight_marks_the_answering_sentence_not_the_first(retriever):
@@ -83,21 +63,12 @@ def test_the_vector_share_grows_as_fewer_question_words_match(retriever):
 
 @pytest.mark.parametrize("floor", [0.0, 1.0])
 def test_hybrid_ranks_by_the_blend_with_the_configured_cosine_range_floor(
-        tmp_path, make_config, floor):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, text in ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    config = make_config(chunking={"max_chars": 60, "min_chars": 10},
-                         retrieval={"cosine_range_floor": floor, "vector_weight_min": 0.5,
-                                    "vector_weight_max": 0.5, "in_order_weight": 0.0})
-    embedder = FakeEmbedder()
-    build_index(config, embedder, corpus, config.index_dir)
-    retriever = Retriever(config, open_index(config), embedder)
-    try:
-        ranked = retriever.rank(retriever.prepare("宜宾白酒产业的营业收入"), "hybrid", 50)
-    finally:
-        retriever.engine.close()
+        make_retriever, floor):
+    retriever = make_retriever(
+        chunking={"max_chars": 60, "min_chars": 10},
+        retrieval={"cosine_range_floor": floor, "vector_weight_min": 0.5,
+                   "vector_weight_max": 0.5, "in_order_weight": 0.0})
+    ranked = retriever.rank(retriever.prepare("宜宾白酒产业的营业收入"), "hybrid", 50)
     expected = blend({c.chunk_id: c.vector for c in ranked},
                      {c.chunk_id: c.keyword for c in ranked}, 0.5, floor)
     assert [(c.chunk_id, c.score) for c in ranked] == [(c.chunk_id, c.score) for c in expected]
@@ -106,6 +77,26 @@ def test_hybrid_ranks_by_the_blend_with_the_configured_cosine_range_floor(
     if floor == 1.0:
         # The cosine side adds at most 0.5 x its spread; the keyword side up to 0.5.
         assert max(c.score for c in ranked) <= 0.5 * spread + 0.5 + 1e-9
+
+
+def ranked_at_weights(base: Retriever, setting: str, weights: tuple[float, ...],
+                      question: str) -> tuple[Query, dict[float, list[Candidate]],
+                                              dict[int, StoredChunk]]:
+    """`question` ranked in hybrid mode over `base`'s index with the retrieval `setting`
+    at each of `weights`; also its Query and the chunks of the first ranking."""
+    ranked = {}
+    for weight in weights:
+        settings = dataclasses.replace(base.config.retrieval, **{setting: weight})
+        retriever = Retriever(dataclasses.replace(base.config, retrieval=settings),
+                              base.engine, base.embedder)
+        try:
+            query = retriever.prepare(question)
+            ranked[weight] = retriever.rank(query, "hybrid", 50)
+        finally:
+            retriever.background.close()
+    with base.engine.snapshot() as snapshot:
+        chunks = snapshot.chunks([c.chunk_id for c in ranked[weights[0]]])
+    return query, ranked, chunks
 
 
 SIBLINGS = {
@@ -117,28 +108,11 @@ SIBLINGS = {
 
 
 def test_hybrid_re_ranks_its_best_candidates_by_the_words_in_the_question_order(
-        tmp_path, make_config):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, text in SIBLINGS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    config = make_config(chunking={"max_chars": 40, "min_chars": 5},
-                         retrieval={"in_order_weight": 0.0})
-    embedder = FakeEmbedder()
-    build_index(config, embedder, corpus, config.index_dir)
-    engine = open_index(config)
-    try:
-        ranked = {}
-        for weight in (0.0, 0.2, 1.0):
-            settings = dataclasses.replace(config.retrieval, in_order_weight=weight)
-            retriever = Retriever(dataclasses.replace(config, retrieval=settings), engine,
-                                  embedder)
-            query = retriever.prepare("青禾港保税物流园跨境电商进出口额全年多少")
-            ranked[weight] = retriever.rank(query, "hybrid", 50)
-        with engine.snapshot() as snapshot:
-            chunks = snapshot.chunks([c.chunk_id for c in ranked[0.0]])
-    finally:
-        engine.close()
+        make_retriever):
+    base = make_retriever(SIBLINGS, chunking={"max_chars": 40, "min_chars": 5},
+                          retrieval={"in_order_weight": 0.0})
+    query, ranked, chunks = ranked_at_weights(base, "in_order_weight", (0.0, 0.2, 1.0),
+                                              "青禾港保税物流园跨境电商进出口额全年多少")
     texts = {i: "\n".join(p for p in (c.title, c.section, c.text) if p) for i, c in chunks.items()}
     shares = wording_bonuses(query.text, query.idf, texts)
     in_order = next(i for i in texts if chunks[i].text.startswith("青禾港"))
@@ -162,27 +136,10 @@ TITLED = {
 }
 
 
-def test_hybrid_re_rank_adds_the_share_of_the_question_in_the_title(tmp_path, make_config):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, text in TITLED.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    config = make_config(retrieval={"in_order_weight": 0.0})
-    embedder = FakeEmbedder()
-    build_index(config, embedder, corpus, config.index_dir)
-    engine = open_index(config)
-    try:
-        ranked = {}
-        for weight in (0.0, 0.5):
-            settings = dataclasses.replace(config.retrieval, title_weight=weight)
-            retriever = Retriever(dataclasses.replace(config, retrieval=settings), engine,
-                                  embedder)
-            query = retriever.prepare("青禾港扩建工程什么时候获批")
-            ranked[weight] = retriever.rank(query, "hybrid", 50)
-        with engine.snapshot() as snapshot:
-            chunks = snapshot.chunks([c.chunk_id for c in ranked[0.0]])
-    finally:
-        engine.close()
+def test_hybrid_re_rank_adds_the_share_of_the_question_in_the_title(make_retriever):
+    base = make_retriever(TITLED, retrieval={"in_order_weight": 0.0})
+    query, ranked, chunks = ranked_at_weights(base, "title_weight", (0.0, 0.5),
+                                              "青禾港扩建工程什么时候获批")
     titled = next(i for i, c in chunks.items() if c.title == "青禾港扩建获批")
     before = {c.chunk_id: c.score for c in ranked[0.0]}
     after = {c.chunk_id: c.score for c in ranked[0.5]}
@@ -223,18 +180,9 @@ ZHANG_YI = ("张裔，字君嗣，蜀郡成都人。张裔是蜀汉的官员，�
 
 
 @pytest.fixture
-def zhang_yi(tmp_path, make_config):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "zhangyi.txt").write_text(ZHANG_YI, encoding="utf-8")
-    for name, text in ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    config = make_config(chunking={"max_chars": 45, "min_chars": 10})
-    embedder = FakeEmbedder()
-    build_index(config, embedder, corpus, config.index_dir)
-    retriever = Retriever(config, open_index(config), embedder)
-    yield retriever
-    retriever.engine.close()
+def zhang_yi(make_retriever):
+    return make_retriever({"zhangyi.txt": ZHANG_YI, **ARTICLES},
+                          chunking={"max_chars": 45, "min_chars": 10})
 
 
 def test_the_chunk_that_answers_stands_for_its_document(zhang_yi):

@@ -118,9 +118,9 @@ def test_vector_index_add_search_remove_and_save(tmp_path):
 
 
 def test_a_watching_engine_saves_the_vector_cache_when_far_behind(engine, monkeypatch):
-    from qa.index import local_engine
+    from qa.index import vector_cache
 
-    monkeypatch.setattr(local_engine, "UNSAVED_CHANGES", 3)
+    monkeypatch.setattr(vector_cache, "UNSAVED_CHANGES", 3)
     engine.commit([put(make_document("a", "景德镇陶瓷。", "宜宾白酒。", "梧州经济。"))])
     other = LocalEngine(engine.config)
     other.commit([put(make_document("b", "一。", "二。", "三。"))])
