@@ -10,6 +10,8 @@ across a fork:
 - jieba's dictionary (with the user words) and its part-of-speech tagger. These are
   Python dicts: looking a word up writes the reference count of its frequency, so some
   of their pages become each worker's own as it answers.
+- the English bridge's tables (qa.bridge), if `keywords.english_bridge` is on: each
+  worker would otherwise load its own copy on its first English question.
 
 Not the ONNX Runtime session: importing onnxruntime starts threads, a process must not
 fork with threads running, and ONNX Runtime's maintainers say sessions must be created
@@ -27,9 +29,10 @@ logger = logging.getLogger(__name__)
 
 MODEL_TOKENIZER = "the model's tokenizer"
 KEYWORD_DICTIONARY = "jieba's dictionary"
+ENGLISH_BRIDGE = "the English bridge"
 # What `load_before_fork` loads by default (scripts/measure_worker_memory.py measures
 # each part by replacing this).
-PARTS: tuple[str, ...] = (MODEL_TOKENIZER, KEYWORD_DICTIONARY)
+PARTS: tuple[str, ...] = (MODEL_TOKENIZER, KEYWORD_DICTIONARY, ENGLISH_BRIDGE)
 
 
 def load_before_fork(config: Config, parts: Sequence[str] | None = None) -> list[str]:
@@ -50,6 +53,13 @@ def load_before_fork(config: Config, parts: Sequence[str] | None = None) -> list
             from qa.tokenizer import share_dictionary
 
             share_dictionary(config.keywords.user_words)
+        elif part == ENGLISH_BRIDGE:
+            if not config.keywords.english_bridge:
+                continue
+            from qa.bridge import EnglishBridge
+
+            # Kept by qa.bridge for every bridge this process (or a child) makes.
+            EnglishBridge(config.model.cache_dir).tables()
         else:
             raise ValueError(f"unknown part {part!r}")
         loaded.append(part)

@@ -11,8 +11,8 @@ the same answers (each answer's JSON without `took_ms`, as scripts/dump_answers.
 them: `--answers-dir` writes each run's first round for `cmp`).
 
 PARTS (this checkout's qa.preload only) chooses what the supervisor loads before the
-fork: a comma list of `tokenizer`, `dictionary`, `none`, and `no-freeze` (no gc.freeze()
-before the fork); without it the checkout's own defaults run.
+fork: a comma list of `tokenizer`, `dictionary`, `bridge`, `none`, and `no-freeze` (no
+gc.freeze() before the fork); without it the checkout's own defaults run.
 
     QA_MODEL_CACHE=… .venv/bin/python scripts/measure_worker_memory.py --config C \
         --questions Q --run before=/tmp/before --run after=. [--run tok=.:tokenizer] \
@@ -41,14 +41,15 @@ from script_setup import REPO  # noqa: E402 - this checkout's qa first on sys.pa
 LAUNCH = """
 import sys
 import qa.preload, qa.web.workers
-keys = {"tokenizer": qa.preload.MODEL_TOKENIZER, "dictionary": qa.preload.KEYWORD_DICTIONARY}
+keys = {"tokenizer": qa.preload.MODEL_TOKENIZER, "dictionary": qa.preload.KEYWORD_DICTIONARY,
+        "bridge": qa.preload.ENGLISH_BRIDGE}
 parts = [p for p in sys.argv[1].split(",") if p]
 qa.preload.PARTS = tuple(keys[p] for p in parts if p in keys)
 qa.web.workers.FREEZE_BEFORE_FORK = "no-freeze" not in parts
 import qa.cli
 qa.cli.main(sys.argv[2:])
 """
-PART_NAMES = {"tokenizer", "dictionary", "none", "no-freeze"}
+PART_NAMES = {"tokenizer", "dictionary", "bridge", "none", "no-freeze"}
 
 
 def start(checkout: Path, parts: str | None, config: Path, workers: int, timeout: float

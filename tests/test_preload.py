@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 import qa.tokenizer
-from qa.preload import KEYWORD_DICTIONARY, MODEL_TOKENIZER, load_before_fork
+from qa.preload import ENGLISH_BRIDGE, KEYWORD_DICTIONARY, MODEL_TOKENIZER, load_before_fork
 from qa.tokenizer import Tokenizer, share_dictionary
 from tests.conftest import REPO
 
@@ -95,9 +95,10 @@ def test_a_shared_dictionary_is_used_by_tokenizers_with_the_same_user_words(monk
 
 def test_load_before_fork_loads_what_there_is(make_config, monkeypatch):
     monkeypatch.setattr(qa.tokenizer, "_SHARED", {})
-    # The fake model has no ONNX export: only jieba's dictionary is loaded.
-    assert load_before_fork(make_config()) == [KEYWORD_DICTIONARY]
-    assert load_before_fork(make_config(), parts=()) == []
+    # The fake model has no ONNX export, and the bridge is off: only jieba's dictionary.
+    config = make_config(keywords={"english_bridge": False})
+    assert load_before_fork(config) == [KEYWORD_DICTIONARY]
+    assert load_before_fork(config, parts=()) == []
     with pytest.raises(ValueError, match="unknown part"):
-        load_before_fork(make_config(), parts=["faiss"])
-    assert MODEL_TOKENIZER != KEYWORD_DICTIONARY
+        load_before_fork(config, parts=["faiss"])
+    assert len({MODEL_TOKENIZER, KEYWORD_DICTIONARY, ENGLISH_BRIDGE}) == 3

@@ -195,8 +195,10 @@ def test_ctrl_c_stops_every_worker(tmp_path):
 
 
 def test_the_supervisor_loads_jiebas_dictionary_once_for_the_workers(served):
-    # The fake model has no tokenizer to share; jieba's dictionary is loaded before the fork.
-    assert re.search(r"loaded once for the workers to share: jieba's dictionary \(\d", served.log)
+    # The fake model has no tokenizer to share; jieba's dictionary and the English bridge
+    # are loaded before the fork.
+    assert re.search(r"loaded once for the workers to share: jieba's dictionary, the English "
+                     r"bridge \(\d", served.log)
 
 
 def test_only_abandoned_metrics_folders_of_ours_are_removed(tmp_path):
@@ -277,7 +279,7 @@ def test_workers_answer_as_one_process_does_with_the_tokenizer_loaded_before_the
                            "--workers", "2"], 300)
     try:
         assert ("loaded once for the workers to share: the model's tokenizer, jieba's "
-                "dictionary") in server.log
+                "dictionary, the English bridge") in server.log
         asked = 0
         while asked < 60 and (asked < 6 or len(answered_by(server)) < 2):
             i = asked % len(questions)
