@@ -200,7 +200,8 @@ class OnnxEmbedder:
         self._pooling = manifest["pooling"]
         self._batch_size = batch_size
         self._prompts = {"query": query_prompt, "passage": passage_prompt}
-        self._tokenizer = _SHARED_TOKENIZERS.get(folder.resolve()) or load_tokenizer(folder)
+        shared = _SHARED_TOKENIZERS.get(folder.resolve())
+        self._tokenizer = shared if shared is not None else load_tokenizer(folder)
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

@@ -70,7 +70,8 @@ def served(tmp_path_factory):
 
 def test_two_workers_answer_on_one_port_and_both_serve(served):
     assert served.url.startswith("http://127.0.0.1:")
-    assert served.log.count("ready (pid") == 2
+    # stderr is read by its own thread, which may not have caught up with stdout's URL.
+    assert wait_for(lambda: served.log.count("ready (pid") == 2)
     assert len(worker_pids(served)) == 2
     # Each request on a new connection: the kernel hands it to whichever worker accepts.
     asked = 0
@@ -197,8 +198,8 @@ def test_ctrl_c_stops_every_worker(tmp_path):
 def test_the_supervisor_loads_jiebas_dictionary_once_for_the_workers(served):
     # The fake model has no tokenizer to share; jieba's dictionary and the English bridge
     # are loaded before the fork.
-    assert re.search(r"loaded once for the workers to share: jieba's dictionary, the English "
-                     r"bridge \(\d", served.log)
+    assert wait_for(lambda: re.search(r"loaded once for the workers to share: jieba's "
+                                      r"dictionary, the English bridge \(\d", served.log))
 
 
 def test_only_abandoned_metrics_folders_of_ours_are_removed(tmp_path):
@@ -247,7 +248,8 @@ def test_the_next_supervisor_removes_a_killed_ones_metrics_folder(tmp_path, monk
     try:
         assert ask(second.url, "景德镇")["passages"]
         assert not left.exists()
-        assert f"removed {left}, left by a supervisor that was killed" in second.log
+        assert wait_for(lambda: f"removed {left}, left by a supervisor that was killed"
+                        in second.log)
         (current,) = temporary.glob("qa-metrics-*")
     finally:
         assert second.stop(signal.SIGTERM) == 0, second.log
@@ -278,8 +280,8 @@ def test_workers_answer_as_one_process_does_with_the_tokenizer_loaded_before_the
     server = ServeProcess([*qa, "serve", "--config", str(config_path), "--port", "0",
                            "--workers", "2"], 300)
     try:
-        assert ("loaded once for the workers to share: the model's tokenizer, jieba's "
-                "dictionary, the English bridge") in server.log
+        assert wait_for(lambda: "loaded once for the workers to share: the model's "
+                        "tokenizer, jieba's dictionary, the English bridge" in server.log)
         asked = 0
         while asked < 60 and (asked < 6 or len(answered_by(server)) < 2):
             i = asked % len(questions)
