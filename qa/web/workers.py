@@ -7,8 +7,8 @@ it and accept on it; the kernel hands each new connection to whichever worker ac
 first, so an idle worker takes the next one. The fork happens before anything with
 threads is made: each worker opens its own index, model and app after it (ONNX Runtime
 and tantivy threads do not survive a fork). What is read-only and safe to carry across a
-fork (the model's tokenizer, jieba's dictionary: qa.preload) the parent loads first, once,
-and the workers share its pages copy-on-write.
+fork (the model's tokenizer, jieba's dictionary, the English bridge: qa.preload) the
+parent loads first, once, and the workers share its pages copy-on-write.
 
 The parent holds no index and no model session. It announces the URL once every worker is
 ready, forwards SIGTERM/SIGINT to the workers and waits for them (bounded, then kills),
