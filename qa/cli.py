@@ -547,6 +547,7 @@ def _open_app(config: Config) -> tuple[Any, Callable[[], None]]:
 
 def _serve_workers(config: Config, host: str, port: int, workers: int) -> None:
     """`qa serve --workers N`: the supervisor; each worker opens the app after the fork."""
+    from qa.preload import load_before_fork
     from qa.web.workers import Supervisor, WorkersFailed, listening_socket
 
     def open_app() -> tuple[Any, Callable[[], None]]:
@@ -568,7 +569,8 @@ def _serve_workers(config: Config, host: str, port: int, workers: int) -> None:
     supervisor = Supervisor(
         workers, host, sock, open_app, config.server.threads, config.server,
         announce=lambda url: click.echo(f"serving on {url} with {workers} workers "
-                                        "(Ctrl-C to stop)"))
+                                        "(Ctrl-C to stop)"),
+        load_shared=lambda: load_before_fork(config))
     try:
         code = supervisor.run()
     except WorkersFailed as exc:

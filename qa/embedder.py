@@ -64,6 +64,19 @@ def create_embedder(
                         config.query_prompt, config.passage_prompt, config.max_query_chars)
 
 
+def built_onnx_export(config: ModelConfig) -> Path | None:
+    """The ONNX export `create_embedder` would load, if the backend is onnx and the export
+    is already on disk; None otherwise (nothing is built or downloaded here)."""
+    if config.backend != "onnx":
+        return None
+    from qa.onnx_embedder import MANIFEST, export_folder
+
+    model_folder = (builtin_model_folder(config.cache_dir) if config.name == BUILTIN_MODEL
+                    else Path(config.name))
+    folder = export_folder(config.cache_dir, model_folder)
+    return folder if (folder / MANIFEST).is_file() else None
+
+
 def backend_label(config: ModelConfig) -> str:
     """What besides the model name changes the vectors: 'torch', 'onnx-int8-v2' etc."""
     if config.backend == "torch":

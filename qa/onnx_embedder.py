@@ -16,10 +16,14 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.errors import QAError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +155,36 @@ def _quantise_int8(source: Path, output: Path) -> None:
         quantize_logger.setLevel(level)
 
 
+# Tokenizers loaded before a fork (`share_tokenizer`, called by `qa serve --workers`'
+# supervisor), by export folder: an OnnxEmbedder over the same folder uses its one.
+_SHARED_TOKENIZERS: dict[Path, Tokenizer] = {}
+
+
+def load_tokenizer(folder: Path) -> Tokenizer:
+    """The export's tokenizer, truncating to the model's length, never padding."""
+    from tokenizers import Tokenizer
+
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(int(manifest["max_seq_length"]))
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def share_tokenizer(folder: Path) -> None:
+    """Load the export's tokenizer for every OnnxEmbedder made after it over `folder`, in
+    this process and in the processes it forks (which then share its memory: the
+    vocabulary is Rust memory that no Python reference count writes to).
+
+    Starts no thread: the `tokenizers` library starts its thread pool on the first batch
+    encoded, and a process that forks after using it turns the children's parallelism off.
+    So nothing is encoded here.
+    """
+    folder = folder.resolve()
+    if folder not in _SHARED_TOKENIZERS:
+        _SHARED_TOKENIZERS[folder] = load_tokenizer(folder)
+
+
 class OnnxEmbedder:
     """The exported model under ONNX Runtime, with the model's query/passage prompts."""
 
@@ -158,7 +192,6 @@ class OnnxEmbedder:
                  batch_size: int, query_prompt: str, passage_prompt: str,
                  max_query_chars: int | None = None):
         import onnxruntime
-        from tokenizers import Tokenizer
 
         self.name = name
         # A question's cost grows with its length, its answer hardly (config.py).
@@ -167,9 +200,8 @@ class OnnxEmbedder:
         self._pooling = manifest["pooling"]
         self._batch_size = batch_size
         self._prompts = {"query": query_prompt, "passage": passage_prompt}
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tokenizer.enable_truncation(int(manifest["max_seq_length"]))
-        self._tokenizer.no_padding()
+        shared = _SHARED_TOKENIZERS.get(folder.resolve())
+        self._tokenizer = shared if shared is not None else load_tokenizer(folder)
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

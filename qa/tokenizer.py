@@ -43,6 +43,11 @@ STOPWORDS = frozenset(
 CACHED_TEXTS = 8192
 CACHED_MAX_CHARS = 1000
 
+# Dictionaries loaded before a fork (`share_dictionary`, called by `qa serve --workers`'
+# supervisor), by user words: a Tokenizer with the same user words uses these instead of
+# loading its own, so the forked workers share their pages.
+_SHARED: dict[tuple[str, ...], tuple[jieba.Tokenizer, object]] = {}
+
 
 class Tokenizer:
     """jieba search-mode tokens of folded text, with a user dictionary of domain terms."""
@@ -62,6 +67,8 @@ class Tokenizer:
     def _segmenter(self) -> jieba.Tokenizer:
         # Built on first use: loading jieba's dictionary takes about a second.
         with self._lock:
+            if self._jieba is None and self.user_words in _SHARED:
+                self._jieba, self._tagger = _SHARED[self.user_words]
             if self._jieba is None:
                 segmenter = jieba.Tokenizer()
                 segmenter.initialize()
@@ -105,6 +112,18 @@ class Tokenizer:
             else:
                 out.append(piece)
         return tuple(t for t in out if t.strip() and t not in STOPWORDS)
+
+
+def share_dictionary(user_words: Iterable[str] = ()) -> None:
+    """Load jieba's dictionary with these user words, and its part-of-speech tagger, for
+    every Tokenizer made after it with the same user words (in this process and in the
+    processes it forks, which then share the pages until they write to them)."""
+    tokenizer = Tokenizer(user_words)
+    if tokenizer.user_words in _SHARED:
+        return
+    tokenizer.load()
+    tokenizer.tagged_words("")  # makes the tagger
+    _SHARED[tokenizer.user_words] = (tokenizer._jieba, tokenizer._tagger)
 
 
 def _tagger_for(segmenter: jieba.Tokenizer):

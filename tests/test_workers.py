@@ -70,7 +70,8 @@ def served(tmp_path_factory):
 
 def test_two_workers_answer_on_one_port_and_both_serve(served):
     assert served.url.startswith("http://127.0.0.1:")
-    assert served.log.count("ready (pid") == 2
+    # stderr is read by its own thread, which may not have caught up with stdout's URL.
+    assert wait_for(lambda: served.log.count("ready (pid") == 2)
     assert len(worker_pids(served)) == 2
     # Each request on a new connection: the kernel hands it to whichever worker accepts.
     asked = 0
@@ -192,3 +193,101 @@ def test_ctrl_c_stops_every_worker(tmp_path):
     assert len(pids) == 2 and all(gone(pid) for pid in pids)
     assert server.log.count("stopped serving on") == 2
     assert "Traceback" not in server.log
+
+
+def test_the_supervisor_loads_jiebas_dictionary_once_for_the_workers(served):
+    # The fake model has no tokenizer to share; jieba's dictionary and the English bridge
+    # are loaded before the fork.
+    assert wait_for(lambda: re.search(r"loaded once for the workers to share: jieba's "
+                                      r"dictionary, the English bridge \(\d", served.log))
+
+
+def test_only_abandoned_metrics_folders_of_ours_are_removed(tmp_path):
+    from qa.web.metrics_folders import make_metrics_folder, remove_stale_metrics_folders
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead = ended.pid  # a supervisor that was killed
+    stale = tmp_path / f"qa-metrics-{dead}-abcd_123"
+    stale.mkdir()
+    for name in ("counter_4242.db", "gauge_livesum_4242.db", "histogram_4243.db"):
+        (stale / name).write_bytes(b"\0" * 16)
+    empty = tmp_path / f"qa-metrics-{dead}-empty000"
+    empty.mkdir()
+    odd = tmp_path / f"qa-metrics-{dead}-somefile"  # holds something else: left
+    odd.mkdir()
+    (odd / "notes.txt").write_text("mine")
+    live = make_metrics_folder(tmp_path)  # this process's, running
+    (live / "counter_1.db").write_bytes(b"")
+    other_name = tmp_path / "qa-metrics-x1y2z3w4"  # no pid in the name (an older qa)
+    other_name.mkdir()
+    link = tmp_path / f"qa-metrics-{dead}-symlink0"
+    link.symlink_to(odd)
+    assert sorted(remove_stale_metrics_folders(tmp_path)) == sorted([stale, empty])
+    assert not stale.exists() and not empty.exists()
+    assert (odd / "notes.txt").exists() and (live / "counter_1.db").exists()
+    assert other_name.is_dir() and link.is_symlink()
+
+
+def test_the_next_supervisor_removes_a_killed_ones_metrics_folder(tmp_path, monkeypatch):
+    config_path = fake_project(tmp_path)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    command = [sys.executable, "-c", FAKE_SERVE, "serve", "--config", str(config_path),
+               "--port", "0", "--workers", "2"]
+    first = ServeProcess(command, WAIT_SECONDS * 2)
+    assert ask(first.url, "景德镇")["passages"]
+    pids = list(worker_pids(first).values())
+    (left,) = temporary.glob("qa-metrics-*")
+    assert any(left.glob("*.db"))
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL  # it cannot clean up
+    assert wait_for(lambda: all(gone(pid) for pid in pids))  # the workers follow it
+    assert left.is_dir()
+    second = ServeProcess(command, WAIT_SECONDS * 2)
+    try:
+        assert ask(second.url, "景德镇")["passages"]
+        assert not left.exists()
+        assert wait_for(lambda: f"removed {left}, left by a supervisor that was killed"
+                        in second.log)
+        (current,) = temporary.glob("qa-metrics-*")
+    finally:
+        assert second.stop(signal.SIGTERM) == 0, second.log
+    assert not current.exists()
+
+
+@pytest.mark.integration
+def test_workers_answer_as_one_process_does_with_the_tokenizer_loaded_before_the_fork(
+        tmp_path):
+    from tests.conftest import model_cache
+
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(f"corpus_dir: {REPO / 'corpus'}\nindex_dir: {tmp_path / 'index'}\n"
+                           f"model:\n  cache_dir: {model_cache()}\n", encoding="utf-8")
+    qa = [sys.executable, "-m", "qa.cli"]
+    built = subprocess.run([*qa, "index", "--config", str(config_path)], cwd=REPO,
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    questions = ["2021年宜宾白酒产业的营业收入是多少？", "景德镇陶瓷产业如何数字化？",
+                 "What was the revenue of the Yibin liquor industry in 2021?"]
+    alone = []
+    for question in questions:  # one process, loading its own tokenizer
+        done = subprocess.run([*qa, "ask", question, "--json", "--config", str(config_path)],
+                              cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        alone.append(json.loads(done.stdout) | {"took_ms": None})
+    assert "1600亿元" in alone[0]["passages"][0]["text"]
+    server = ServeProcess([*qa, "serve", "--config", str(config_path), "--port", "0",
+                           "--workers", "2"], 300)
+    try:
+        assert wait_for(lambda: "loaded once for the workers to share: the model's "
+                        "tokenizer, jieba's dictionary, the English bridge" in server.log)
+        asked = 0
+        while asked < 60 and (asked < 6 or len(answered_by(server)) < 2):
+            i = asked % len(questions)
+            assert ask(server.url, questions[i]) | {"took_ms": None} == alone[i]
+            asked += 1
+        assert answered_by(server) == set(worker_pids(server).values())
+    finally:
+        code = server.stop()
+    assert code == 0, server.log

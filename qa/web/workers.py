@@ -6,9 +6,11 @@ workers"). The parent binds the listening socket and forks the workers, which in
 it and accept on it; the kernel hands each new connection to whichever worker accepts
 first, so an idle worker takes the next one. The fork happens before anything with
 threads is made: each worker opens its own index, model and app after it (ONNX Runtime
-and tantivy threads do not survive a fork).
+and tantivy threads do not survive a fork). What is read-only and safe to carry across a
+fork (the model's tokenizer, jieba's dictionary, the English bridge: qa.preload) the
+parent loads first, once, and the workers share its pages copy-on-write.
 
-The parent holds no index and no model. It announces the URL once every worker is
+The parent holds no index and no model session. It announces the URL once every worker is
 ready, forwards SIGTERM/SIGINT to the workers and waits for them (bounded, then kills),
 and replaces a worker that dies while serving, up to MAX_DEATHS within DEATH_WINDOW
 seconds. A worker that fails to start (no index, a damaged one) stops everything with
@@ -17,6 +19,7 @@ that worker's error: nothing loops on a bad config.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -25,7 +28,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -36,6 +38,7 @@ from typing import Any, NoReturn
 from prometheus_client.multiprocess import mark_process_dead
 
 from qa.errors import QAError
+from qa.web.metrics_folders import make_metrics_folder, remove_stale_metrics_folders
 from qa.web.server import BACKLOG, STOP_MARGIN_SECONDS, make_server, serve
 
 logger = logging.getLogger(__name__)
@@ -48,9 +51,15 @@ DEATH_WINDOW = 60.0
 # 5 s for requests in progress plus the margin), and a little more; then they are killed.
 STOP_SECONDS = 5.0 + STOP_MARGIN_SECONDS + 2.0
 POLL_SECONDS = 0.2
+# gc.freeze() before each fork: the collector in a worker then never visits (and writes
+# to) the objects made before it, such as the shared dictionaries' (measured: README).
+FREEZE_BEFORE_FORK = True
 
 # What a worker builds after the fork: the WSGI app, and what to call when it stops.
 OpenApp = Callable[[], tuple[Any, Callable[[], None]]]
+# What the parent loads once before the first fork, for the workers to share; returns
+# what it loaded (qa.preload.load_before_fork).
+LoadShared = Callable[[], list[str]]
 
 
 class WorkersFailed(QAError):
@@ -86,6 +95,7 @@ class Supervisor:
     stop_signal: int = 0
     announced: bool = False
     metrics_dir: str = ""  # the workers' shared metrics files (qa.web.metrics)
+    load_shared: LoadShared | None = None
 
     @property
     def url(self) -> str:
@@ -96,8 +106,11 @@ class Supervisor:
         """Start the workers, supervise them until a signal, stop them; the exit code."""
         previous = {sig: signal.signal(sig, self._on_signal)
                     for sig in (signal.SIGTERM, signal.SIGINT)}
-        self.metrics_dir = tempfile.mkdtemp(prefix="qa-metrics-")
+        for stale in remove_stale_metrics_folders():
+            logger.info("removed %s, left by a supervisor that was killed", stale)
+        self.metrics_dir = str(make_metrics_folder())
         try:
+            self._load_shared()
             for number in range(1, self.count + 1):
                 self._start(number)
             while not self.stop_signal:
@@ -114,6 +127,20 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.stop_signal = signum
 
+    def _load_shared(self) -> None:
+        if self.load_shared is None:
+            return
+        began = time.perf_counter()
+        try:
+            loaded = self.load_shared()
+        except Exception as exc:  # noqa: BLE001 - only a saving: each worker loads its own
+            logger.warning("could not load before forking (%s: %s); each worker loads its own",
+                           type(exc).__name__, exc)
+            return
+        if loaded:
+            logger.info("loaded once for the workers to share: %s (%.1f s)",
+                        ", ".join(loaded), time.perf_counter() - began)
+
     def _start(self, number: int) -> None:
         if threading.active_count() > 1:  # never fork with Python threads running
             raise WorkersFailed("cannot start a worker: the supervisor has threads running")
@@ -121,6 +148,8 @@ class Supervisor:
         lifeline_r, lifeline_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
+        if FREEZE_BEFORE_FORK:
+            gc.freeze()
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the parent's code
             try:
