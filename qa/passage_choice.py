@@ -72,7 +72,7 @@ def stand_ins(
         if number == 0 and limit > 1 and similarity is not None and meaning_sentences > 1:
             winner = best_row_by_meaning(
                 rows, [found[pool[r.chunk]][0].text[r.span[0]:r.span[1]] for r in rows],
-                similarity, meaning_sentences)
+                similarity, meaning_sentences, getattr(found[pool[0]][0], "title", None))
         winner = winner or best_row(rows)
         for index, position in enumerate(pool):
             own = [row for row in rows if row.chunk == index]

@@ -44,19 +44,20 @@ from sentence_failures import document_candidates, tuning_part  # noqa: E402
 from qa import passage_choice, sentence_choice  # noqa: E402
 from qa.config import load_config, with_model_cache_from_environment  # noqa: E402
 from qa.embedder import create_embedder  # noqa: E402
-from qa.evaluation import sentence_holds_answer  # noqa: E402
+from qa.evaluation import read_squad, sentence_holds_answer  # noqa: E402
+from qa.meaning_choice import embedded_text  # noqa: E402
 from qa.sentence_choice import ChunkCandidate, sentence_rows  # noqa: E402
 from qa.tokenizer import Tokenizer  # noqa: E402
 
 # The most sentences a question may send to the model in the grid below.
 MOST = 6
 SIZES = (2, 3, 4, 6)
-MARGINS = (0.5, 1.0, 2.0, 3.0, 5.0, float("inf"))
-WEIGHTS = (5.0, 10.0, 20.0, 40.0, 80.0)
+MARGINS = (0.5, 0.75, 1.0, 2.0, 3.0, 5.0, float("inf"))
+WEIGHTS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
 FIRST = sentence_choice.FEATURES.index("first")
 
 
-def question_table(row: dict, tokenizer: Tokenizer) -> dict:
+def question_table(row: dict, tokenizer: Tokenizer, titles: dict[str, str]) -> dict:
     """A right-document question's sentences: text, chunk, the chunk's place in the
     document, whether it opens its chunk, today's score and whether it holds the answer."""
     answers = tuple(row["answers"])
@@ -67,8 +68,12 @@ def question_table(row: dict, tokenizer: Tokenizer) -> dict:
     chunks = [ChunkCandidate(c.text, c.ordinal, s.score, vector=v, keyword=k)
               for (c, s), (v, k) in zip(found, components, strict=True)]
     rows = sentence_rows(row["question"], row["idf"], tokenizer, chunks)
+    title = titles.get(top_doc, "")
     return {"question": row["question"],
             "sentences": [chunks[r.chunk].text[r.span[0]:r.span[1]] for r in rows],
+            # What the model embeds for each: with `--titled`, the document's title first.
+            "embedded": [embedded_text(chunks[r.chunk].text[r.span[0]:r.span[1]], title)
+                         for r in rows],
             "ordinals": [chunks[r.chunk].ordinal for r in rows],
             "opens": [r.features[FIRST] == 1.0 for r in rows],
             "scores": np.array([sentence_choice.row_score(r) for r in rows]),
@@ -98,7 +103,7 @@ def choice(table: dict, chosen: list[int], weight: float, cosines: dict[str, flo
     scores = table["scores"]
     if not chosen:
         return max(range(len(scores)), key=lambda i: (scores[i], -i))
-    return max(chosen, key=lambda i: (scores[i] + weight * cosines[table["sentences"][i]], -i))
+    return max(chosen, key=lambda i: (scores[i] + weight * cosines[table["embedded"][i]], -i))
 
 
 def embed_needed(tables: list[dict], config, vectors_path: Path | None
@@ -108,7 +113,7 @@ def embed_needed(tables: list[dict], config, vectors_path: Path | None
     milliseconds per sentence measured while embedding them."""
     kept = pickle.loads(vectors_path.read_bytes()) if vectors_path and vectors_path.exists() \
         else {"questions": {}, "sentences": {}, "cpu_ms": []}
-    needed = {table["sentences"][i] for table in tables
+    needed = {table["embedded"][i] for table in tables
               for i in pool(table, MOST, float("inf"), True)}
     embedder = None
     missing_q = [t["question"] for t in tables if t["question"] not in kept["questions"]]
@@ -138,10 +143,15 @@ def main() -> None:
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--vectors", type=Path, help="pickle of the vectors: read and extended")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--titled", nargs="+", type=Path, metavar="SQUAD",
+                        help="embed each sentence after its document's title (as chunks are "
+                        "embedded), the titles read from these SQuAD files")
     args = parser.parse_args()
     announce()
     config = with_model_cache_from_environment(load_config(args.config))
     tokenizer = Tokenizer(list(config.keywords.user_words))
+    titles = ({d.doc_id: d.title or "" for d in read_squad(args.titled).documents}
+              if args.titled else {})
     parts: dict[tuple[str, str], list[dict]] = {}
     counts: dict[tuple[str, str], int] = {}
     for path in args.dumps:
@@ -150,12 +160,12 @@ def main() -> None:
             part = (path.stem, "tuning" if tuning_part(path, row) else "held out")
             counts[part] = counts.get(part, 0) + 1
             if row["right"] and row["answers"]:
-                parts.setdefault(part, []).append(question_table(row, tokenizer))
+                parts.setdefault(part, []).append(question_table(row, tokenizer, titles))
     tables = [t for group in parts.values() for t in group]
     questions, sentences, cpu_ms = embed_needed(tables, config, args.vectors)
     for table in tables:
         vector = questions[table["question"]]
-        table["cosines"] = {s: float(sentences[s] @ vector) for s in table["sentences"]
+        table["cosines"] = {s: float(sentences[s] @ vector) for s in table["embedded"]
                             if s in sentences}
     print(f"CPU per sentence embedded alone: {cpu_ms:.2f} ms (mean of those embedded)")
     names = sorted(parts)
@@ -188,7 +198,8 @@ def main() -> None:
     # Today, the best setting (on the tuning part) of each m, then the best 15 overall.
     best_each = [next(e for e in results if e["m"] == size and e["openings"] == openings)
                  for size in SIZES for openings in (False, True)]
-    shown = [today] + best_each + [e for e in results[:15] if e not in best_each]
+    shown = [today] + best_each + [e for e in results[:15]
+                                   if e not in best_each and e is not today]
     for entry in shown:
         print(f"| {entry['m']} | {entry['margin']} | {entry['weight']} | "
               f"{'yes' if entry['openings'] else 'no'} | "

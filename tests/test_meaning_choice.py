@@ -64,8 +64,9 @@ CHUNKS = [
 ]
 
 
-def found_for(doc: str, texts: list[str]) -> list[tuple[SimpleNamespace, SimpleNamespace]]:
-    return [(SimpleNamespace(doc_id=doc, ordinal=n, text=t),
+def found_for(doc: str, texts: list[str], title: str | None = None
+              ) -> list[tuple[SimpleNamespace, SimpleNamespace]]:
+    return [(SimpleNamespace(doc_id=doc, ordinal=n, text=t, title=title),
              SimpleNamespace(score=1.0 - n / 10, vector=0.85, keyword=10.0 - n))
             for n, t in enumerate(texts)]
 
@@ -77,12 +78,14 @@ def tokenizer() -> Tokenizer:
 
 def test_stand_ins_ask_the_model_for_the_first_document_only(tokenizer, monkeypatch):
     monkeypatch.setattr(meaning_choice, "MARGIN", float("inf"))
-    found = found_for("a", CHUNKS) + found_for("b", CHUNKS)
-    similarity = Similarity({"栖息在礁区，夜间外出觅食小鱼和甲壳类。": 1.0})
+    found = found_for("a", CHUNKS, "蓝带鱼") + found_for("b", CHUNKS)
+    similarity = Similarity({"蓝带鱼\n栖息在礁区，夜间外出觅食小鱼和甲壳类。": 1.0})
     idf = {"蓝带": 6.0, "鱼": 3.0, "生活": 2.0, "习性": 6.0}
     order, scored = stand_ins("蓝带鱼的生活习性是怎样的？", idf, tokenizer, found, ["a", "b"],
                               similarity, meaning_sentences=3)
+    # Each sentence is embedded after its document's title, as chunks are.
     assert len(similarity.asked) == 1 and len(similarity.asked[0]) == 3
+    assert all(s.startswith("蓝带鱼\n") for s in similarity.asked[0])
     # The answering sentence, in the next chunk, now stands for document a.
     chosen = found[order[0]][0]
     start, end = scored[order[0]][0]
