@@ -8,7 +8,9 @@ the question by the model: each embedded alone (as qa.sentence_vectors does), it
 to the question's vector times a weight W is added to its score, and the best of the m
 wins. With `--openings`, the opening sentence of the chunk right after the winner's (when
 it is a candidate) joins the m: the answer that shares no word with the question
-(生活习性 -> 栖息在礁区……) is often there.
+(生活习性 -> 栖息在礁区……) is often there. With `--titled SQUAD…`, each sentence is
+embedded after its document's title (read from those files), as the product does
+(qa.meaning_choice.embedded_text); without it, alone.
 
 The split is the one of scripts/fit_sentence_choice.py (tuning: CMRC trial, the
 even-numbered CMRC dev articles, news_dev; held out: the odd CMRC dev articles, DRCD dev,
@@ -21,7 +23,7 @@ and the CPU that costs at the measured CPU per sentence.
         artifacts/sent/cmrc2018_dev.jsonl artifacts/sent/cmrc2018_trial.jsonl \
         artifacts/sent/news_dev.jsonl artifacts/sent/DRCD_dev.jsonl \
         artifacts/sent/news_heldout.jsonl --vectors artifacts/sent/meaning_vectors.pkl \
-        --json artifacts/sent/meaning.json
+        --json artifacts/sent/meaning.json [--titled CMRC_DEV CMRC_TRIAL DRCD_DEV NEWS…]
 """
 
 from __future__ import annotations
