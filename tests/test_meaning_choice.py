@@ -101,3 +101,35 @@ def test_stand_ins_without_meaning_sentences_never_ask(tokenizer, monkeypatch):
     stand_ins("What does it eat?", idf, tokenizer, found_for("a", CHUNKS), ["a"],
               similarity, meaning_sentences=3)
     assert similarity.asked == []
+
+
+def test_meaning_sentences_is_checked(make_config):
+    from qa.errors import ConfigError
+
+    assert make_config().retrieval.meaning_sentences == 0
+    with pytest.raises(ConfigError, match="meaning_sentences"):
+        make_config(retrieval={"meaning_sentences": -1})
+
+
+@pytest.mark.parametrize("meaning_sentences", [0, 4])
+def test_the_retriever_asks_the_model_only_when_the_setting_says(
+        tmp_path, make_config, monkeypatch, meaning_sentences):
+    from qa.index.saved_index import build_index, open_index
+    from qa.retriever import Retriever
+    from tests.fakes import FakeEmbedder
+
+    monkeypatch.setattr(meaning_choice, "MARGIN", float("inf"))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "fish.txt").write_text("".join(CHUNKS), encoding="utf-8")
+    config = make_config(retrieval={"meaning_sentences": meaning_sentences})
+    embedder = FakeEmbedder()
+    build_index(config, embedder, corpus, config.index_dir)
+    retriever = Retriever(config, open_index(config), embedder)
+    try:
+        answer = retriever.ask("蓝带鱼的生活习性是怎样的？", top_k=1)
+    finally:
+        retriever.engine.close()
+    assert answer.passages
+    # The sentences compared with the question are kept by qa.sentence_vectors.
+    assert (len(retriever.sentence_vectors) > 0) == bool(meaning_sentences)
