@@ -108,6 +108,36 @@ def choice(table: dict, chosen: list[int], weight: float, cosines: dict[str, flo
     return max(chosen, key=lambda i: (scores[i] + weight * cosines[table["embedded"][i]], -i))
 
 
+def agreement(tables: list[dict]) -> str:
+    """How often the highest cosine among a question's MOST best sentences (and the next
+    chunk's opening) is today's marked sentence when that one holds the answer, and holds
+    the answer when today's does not (and one of them does)."""
+    hits = agree = misses = found = 0
+    for table in tables:
+        chosen = pool(table, MOST, float("inf"), True)
+        if not chosen:
+            continue
+        closest = max(chosen, key=lambda i: table["cosines"][table["embedded"][i]])
+        today = choice(table, [], 0.0, {})
+        if table["labels"][today]:
+            hits += 1
+            agree += closest == today
+        elif table["labels"][chosen].any():
+            misses += 1
+            found += bool(table["labels"][closest])
+    return (f"tuning part: the closest in meaning is today's marked sentence in {agree} of "
+            f"{hits} hits, and holds the answer in {found} of {misses} misses whose answer "
+            f"is among the {MOST} best")
+
+
+def explain(table: dict) -> None:
+    """A question's best sentences today, with their scores and cosines (* holds it)."""
+    print("Q", table["question"])
+    for i in pool(table, MOST, float("inf"), False):
+        print(f"  {'*' if table['labels'][i] else ' '} score {table['scores'][i]:6.2f} "
+              f"cosine {table['cosines'][table['embedded'][i]]:.3f} {table['sentences'][i][:60]}")
+
+
 def embed_needed(tables: list[dict], config, vectors_path: Path | None
                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
     """Question vectors and the vectors of every sentence any setting may send to the
@@ -145,6 +175,8 @@ def main() -> None:
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--vectors", type=Path, help="pickle of the vectors: read and extended")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--explain", metavar="TEXT",
+                        help="print the best sentences of the questions holding TEXT")
     parser.add_argument("--titled", nargs="+", type=Path, metavar="SQUAD",
                         help="embed each sentence after its document's title (as chunks are "
                         "embedded), the titles read from these SQuAD files")
@@ -170,6 +202,11 @@ def main() -> None:
         table["cosines"] = {s: float(sentences[s] @ vector) for s in table["embedded"]
                             if s in sentences}
     print(f"CPU per sentence embedded alone: {cpu_ms:.2f} ms (mean of those embedded)")
+    print(agreement([t for (_, part), group in parts.items() if part == "tuning"
+                     for t in group]))
+    for table in tables:
+        if args.explain and args.explain in table["question"]:
+            explain(table)
     names = sorted(parts)
     tuning = [t for (_, part), group in parts.items() if part == "tuning" for t in group]
     results = []
