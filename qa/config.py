@@ -84,6 +84,9 @@ class RetrievalConfig:
     confident_coverage: float = 0.9
     collapse_duplicates: bool = True
     duplicate_similarity: float = 0.8
+    # A close call between the rank-1 document's best sentences is settled by the
+    # model among this many of them (qa.meaning_choice); 0 = never.
+    meaning_sentences: int = 0
 
 
 @dataclass(frozen=True)
@@ -355,6 +358,8 @@ def _check_ranges(instance: Any, where: str) -> None:
         for name in names:
             if not 0.0 <= getattr(instance, name) <= 1.0:
                 raise ConfigError(f"{where}: {name} must be between 0 and 1")
+        if not 0 <= instance.meaning_sentences <= 20:
+            raise ConfigError(f"{where}: meaning_sentences must be between 0 (off) and 20")
         if instance.duplicate_similarity == 0.0:
             raise ConfigError(f"{where}: duplicate_similarity must be above 0")
         if instance.vector_weight_min > instance.vector_weight_max:

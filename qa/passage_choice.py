@@ -11,10 +11,11 @@ ranking of documents does not change, and no text is shown twice.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from qa.highlight import Span, WordSource
+from qa.meaning_choice import best_row_by_meaning
 from qa.sentence_choice import (
     ChunkCandidate,
     SentenceRow,
@@ -33,6 +34,8 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 def stand_ins(
     question: str, idf: dict[str, float], tokenizer: WordSource,
     found: Sequence[tuple[Any, Any]], documents: Sequence[str],
+    similarity: Callable[[list[str]], Sequence[float]] | None = None,
+    meaning_sentences: int = 0,
 ) -> tuple[list[int], dict[int, tuple[Span, float]]]:
     """Which chunk stands for each of `documents` among the ranked candidates `found`
     ((chunk, candidate) pairs: a chunk has doc_id, ordinal and text, a candidate its
@@ -43,6 +46,10 @@ def stand_ins(
     of documents is unchanged), and for every chunk looked at, by its position in
     `found`, its best sentence and a score that is 0 when none of its sentences shares
     anything with the question (then qa.retriever asks the model instead).
+
+    With `similarity` (sentences -> their cosines to the question) and
+    `meaning_sentences` of 2 or more, a close call between the first document's best
+    sentences is settled with the model (qa.meaning_choice), among that many of them.
     """
     positions: dict[str, list[int]] = {}
     for position, (chunk, _) in enumerate(found):
@@ -53,7 +60,7 @@ def stand_ins(
     # through the English bridge's terms) the best-ranked chunk stays, and only its
     # sentence is chosen.
     limit = POOL_LIMIT if _CJK.search(question) else 1
-    for doc in dict.fromkeys(documents):
+    for number, doc in enumerate(dict.fromkeys(documents)):
         pool = positions.get(doc, [])[:limit]
         if not pool:
             continue
@@ -61,7 +68,12 @@ def stand_ins(
             ChunkCandidate(found[i][0].text, found[i][0].ordinal, found[i][1].score,
                            getattr(found[i][1], "vector", 0.0),
                            getattr(found[i][1], "keyword", 0.0)) for i in pool])
-        winner = best_row(rows)
+        winner = None
+        if number == 0 and limit > 1 and similarity is not None and meaning_sentences > 1:
+            winner = best_row_by_meaning(
+                rows, [found[pool[r.chunk]][0].text[r.span[0]:r.span[1]] for r in rows],
+                similarity, meaning_sentences, getattr(found[pool[0]][0], "title", None))
+        winner = winner or best_row(rows)
         for index, position in enumerate(pool):
             own = [row for row in rows if row.chunk == index]
             best = winner if winner.chunk == index else best_row(own)

@@ -343,8 +343,20 @@ class Retriever:
     def stand_ins(
         self, query: Query, found: list[tuple[StoredChunk, Candidate]], documents: list[str]
     ) -> tuple[list[int], dict[int, tuple[Span, float]]]:
-        """Which chunk stands for each of `documents` (qa.passage_choice.stand_ins)."""
-        return stand_ins(query.text, query.idf, self.tokenizer, found, documents)
+        """Which chunk stands for each of `documents` (qa.passage_choice.stand_ins); a
+        close call in the first is settled with the model when
+        `retrieval.meaning_sentences` asks for it."""
+        return stand_ins(query.text, query.idf, self.tokenizer, found, documents,
+                         self._sentence_similarity(query),
+                         self.config.retrieval.meaning_sentences)
+
+    def _sentence_similarity(self, query: Query) -> Callable[[list[str]], list[float]]:
+        """Sentences -> their cosines to the question (each embedded alone, kept)."""
+
+        def similarity(sentences: list[str]) -> list[float]:
+            return (self.sentence_vectors.vectors(sentences) @ query.vector).tolist()
+
+        return similarity
 
     def highlights_for(
         self, query: Query, found: list[tuple[StoredChunk, Candidate]], positions: list[int],
@@ -362,12 +374,8 @@ class Retriever:
 
     def _highlights(self, query: Query, chunks: list[StoredChunk]) -> list[Span]:
         """The answering sentence of each passage (qa.highlight)."""
-
-        def similarity(sentences: list[str]) -> list[float]:
-            return (self.sentence_vectors.vectors(sentences) @ query.vector).tolist()
-
         return answer_spans(query.text, query.idf, self.tokenizer,
-                            [chunk.text for chunk in chunks], similarity)
+                            [chunk.text for chunk in chunks], self._sentence_similarity(query))
 
 
 def _with_heading(chunk: StoredChunk) -> str:
