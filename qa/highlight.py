@@ -237,7 +237,9 @@ def abbreviation_window(short: str, text: str) -> Span | None:
 
     Literal occurrences do not count: the caller has already looked for those.
     """
-    if len(short) < 2:
+    # Most pairs fail here, before any run of the text is scanned: a word whose every
+    # character the text does not hold cannot be spelt out in it.
+    if len(short) < 2 or any(char not in text for char in short):
         return None
     limit = len(short) + 2 if len(short) == 2 else 2 * len(short) + 1
     for run in _CJK.finditer(text):

@@ -27,7 +27,7 @@ from qa.index.store import StoredChunk
 from qa.passage_choice import stand_ins
 from qa.passage_features import wording_bonuses
 from qa.question_terms import keep_rarest
-from qa.sentence_vectors import SentenceVectors
+from qa.sentence_vectors import QuestionVectors, SentenceVectors
 from qa.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,8 @@ class Retriever:
         self.background = BackgroundWork()
         # Sentence vectors for the model's choice of an answering sentence, kept.
         self.sentence_vectors = SentenceVectors(embedder)
+        # The vectors of the questions asked last, kept: popular questions come back.
+        self.question_vectors = QuestionVectors(embedder)
         # Chinese keywords for English questions (CC-CEDICT); loaded on first use.
         self.bridge = (EnglishBridge(config.model.cache_dir)
                        if config.keywords.english_bridge else None)
@@ -113,7 +115,7 @@ class Retriever:
 
     def _embed_question(self, text: str) -> np.ndarray:
         with self.stages.timed("embed"):
-            return self.embedder.embed_queries([text])[0]
+            return self.question_vectors.vectors([text])[0]
 
     def _weighted_tokens(self, question: str, terms: str,
                          snapshot: Snapshot) -> tuple[list[str], dict[str, float]]:

@@ -8,9 +8,12 @@ that shares no word with the question is chosen by the model), the ranking (its 
 and keyword searches), the choice of each document's passage and sentence, fetching
 chunks, the JSON form. Parts nest (rank holds the keyword searches; the highlight holds
 the sentence embedding), so they do not add up to the whole. Also counts how many
-requests needed the sentence embedding.
+requests had a shown passage sharing no word with the question (the sentence embedding's
+cases; the sentences already kept are not embedded again), and the calls of each part (a
+question whose vector is kept makes no call to embed it). The checkout the script is run
+from is the one measured (script_setup puts its `qa` first, whatever PYTHONPATH says).
 
-    QA_MODEL_CACHE=… PYTHONPATH=CHECKOUT .venv/bin/python scripts/ask_cpu_by_part.py \
+    QA_MODEL_CACHE=… .venv/bin/python CHECKOUT/scripts/ask_cpu_by_part.py \
         --config C [--questions Q.jsonl] [-n 200] [--warm-up 10] [--model-threads 0] \
         [--json out.json]
 """
@@ -80,6 +83,9 @@ def main() -> int:
     wrap(store.StoreReader, "keyword_search", "keyword searches")
     wrap(retriever, "stand_ins", "passage and sentence choice")
     wrap(retriever, "highlights_for", "highlights (sentence embedding included)")
+    # Called for the requests with a shown passage whose sentences share no word with the
+    # question: its calls count the requests that may need the sentence embedding.
+    wrap(retriever, "_highlights", "shown passages sharing no word (calls = requests)")
     wrap(store.StoreReader, "chunks", "fetching chunks")
     wrap(answer_module.Answer, "to_dict", "the JSON form (to_dict)")
 

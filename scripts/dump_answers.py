@@ -2,11 +2,12 @@
 `took_ms`), to check that a speed change leaves every answer as it was: run it with two
 checkouts on the same index and compare the files byte for byte.
 
-    QA_MODEL_CACHE=… PYTHONPATH=CHECKOUT .venv/bin/python scripts/dump_answers.py \
+    QA_MODEL_CACHE=… .venv/bin/python CHECKOUT/scripts/dump_answers.py \
         --config C --questions Q.jsonl [--source S] [--top-k 5] --out A.jsonl
     cmp A.jsonl B.jsonl
 
-`PYTHONPATH` chooses whose `qa` answers (the script imports it).
+The checkout the script is run from answers (script_setup puts its `qa` first on
+sys.path, whatever PYTHONPATH says).
 """
 
 from __future__ import annotations

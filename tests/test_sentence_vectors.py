@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.sentence_vectors import SentenceVectors
+from qa.sentence_vectors import QuestionVectors, SentenceVectors
 from tests.fakes import FakeEmbedder
 
 SENTENCES = ["白酒是宜宾的传统优势产业。", "燃面是当地的传统小吃。", "宜宾是四川南部的城市。",
@@ -93,6 +93,55 @@ def test_the_retriever_chooses_sentences_with_the_kept_vectors(tmp_path, make_co
         second = retriever.ask("How big is it?", top_k=1)
         assert embedder.passages_embedded == embedded
         assert first.passages[0].highlight == second.passages[0].highlight
+    finally:
+        retriever.background.close()
+        retriever.engine.close()
+
+
+class CountingQueries(FakeEmbedder):
+    """Records the texts of each embed_queries call."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: list[list[str]] = []
+
+    def embed_queries(self, texts):
+        self.asked.append(list(texts))
+        return super().embed_queries(texts)
+
+
+def test_questions_are_embedded_alone_as_queries_and_kept():
+    embedder = CountingQueries()  # counts embed_queries calls: passages are not asked
+    kept = QuestionVectors(embedder, capacity=2)
+    first = kept.vectors(["宜宾白酒产业的营业收入是多少？"])
+    assert np.array_equal(first, FakeEmbedder().embed_queries(["宜宾白酒产业的营业收入是多少？"]))
+    again = kept.vectors(["宜宾白酒产业的营业收入是多少？"])
+    assert embedder.asked == [["宜宾白酒产业的营业收入是多少？"]]
+    assert np.array_equal(again, first)
+    kept.vectors(["景德镇陶瓷产业如何数字化？", "梧州数字经济"])
+    assert len(kept) == 2 and len(embedder.asked) == 3
+
+
+def test_the_retriever_embeds_a_question_asked_again_once(tmp_path, make_config):
+    from qa.index.saved_index import build_index, open_index
+    from qa.retriever import Retriever
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("宜宾白酒产业的营业收入突破1600亿元。", encoding="utf-8")
+    config = make_config()
+    build_index(config, FakeEmbedder(), corpus, config.index_dir)
+    embedder = CountingQueries()
+    retriever = Retriever(config, open_index(config), embedder)
+    try:
+        embedder.asked.clear()
+        first = retriever.ask("宜宾白酒产业的营业收入", top_k=1).to_dict()
+        second = retriever.ask("宜宾白酒产业的营业收入", top_k=1).to_dict()
+        retriever.ask("What did Yibin earn?", top_k=1)
+        assert len(embedder.asked) == 2  # the first question once, then the second
+        first.pop("took_ms")
+        second.pop("took_ms")
+        assert first == second
     finally:
         retriever.background.close()
         retriever.engine.close()

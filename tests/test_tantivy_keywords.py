@@ -15,6 +15,7 @@ from qa.index.layout import IndexFolder, hold_lock
 from qa.index.local_engine import LocalEngine, create_index
 from qa.index.milvus_bm25 import as_fts5_terms, fts5_length
 from qa.index.saved_index import build_index
+from qa.index.store import StoreReader
 from qa.index.tantivy_keywords import TantivyKeywords
 from qa.ingest.chunker import chunk_document
 from qa.tokenizer import Tokenizer
@@ -277,6 +278,64 @@ def test_the_length_in_one_pass_is_the_length_token_by_token():
     for terms in ("", "宜宾 白酒 产业", "one'80 2021 年 4.5% c++ a-b_c", "  a\tb\u3000c  ",
                   "'' ' ... 。 ， x'y'z", "\x1c分隔\x1f符 e5-small"):
         assert fts5_length(terms) == len(as_fts5_terms(terms.split()))
+
+
+def test_the_lengths_fts5_recorded_are_the_lengths_counted_from_the_tokens(engine):
+    # keyword_rescore reads each candidate's length from FTS5's docsize record.
+    ids = engine.commit([put("a", "one'80 2021 年 4.5% c++ a-b_c 景德镇陶瓷产业。"),
+                         put("b", "\x1c分隔\x1f符 e5-small。宜宾白酒产业的营业收入。")]).chunk_ids
+    chunk_ids = ids["a"] + ids["b"]
+    with engine.snapshot() as snapshot:
+        lengths = keyword_rescore.fts5_lengths(snapshot.db, chunk_ids + [10_000])
+        terms = dict(snapshot.db.execute(
+            f"SELECT rowid, terms FROM keywords WHERE rowid IN ({','.join('?' * len(chunk_ids))})",
+            chunk_ids).fetchall())
+    assert lengths == {i: fts5_length(terms[i]) for i in chunk_ids}
+    assert all(lengths.values())
+
+
+def test_a_snapshot_looks_each_tokens_count_up_once(engine, monkeypatch):
+    engine.commit([put("a", "宜宾白酒产业。"), put("b", "景德镇陶瓷产业。")])
+    asked = []
+    inner = TantivyKeywords.document_frequencies
+
+    def counting(self, tokens):
+        asked.append(list(tokens))
+        return inner(self, tokens)
+
+    monkeypatch.setattr(TantivyKeywords, "document_frequencies", counting)
+    tokens = TOKENIZER.tokens("宜宾白酒产业") + ["没有的词"]
+    with engine.snapshot() as snapshot:
+        first = snapshot.document_frequencies(tokens)
+        again = snapshot.document_frequencies(tokens[:2])
+        idf = snapshot.idf(tokens)
+        hits = snapshot.keyword_search(tokens, 5)
+    assert asked == [list(dict.fromkeys(tokens))]
+    assert first == inner(engine._state.keyword_index, tokens)
+    assert "没有的词" not in first and again == {t: first[t] for t in tokens[:2]}
+    assert idf["产业"] < idf["宜宾"] and hits
+    with engine.snapshot() as snapshot:  # the next snapshot asks again
+        snapshot.document_frequencies(tokens)
+    assert len(asked) == 2
+
+
+def test_a_snapshot_reads_each_chunk_once(engine, monkeypatch):
+    ids = engine.commit([put("a", "宜宾白酒产业。", "景德镇陶瓷产业。")]).chunk_ids["a"]
+    assert len(ids) == 2
+    read = []
+    inner = StoreReader.chunks
+
+    def counting(self, chunk_ids):
+        read.append(list(chunk_ids))
+        return inner(self, chunk_ids)
+
+    monkeypatch.setattr(StoreReader, "chunks", counting)
+    with engine.snapshot() as snapshot:
+        first = snapshot.chunks([ids[1]])
+        both = snapshot.chunks([ids[1], 10_000, ids[0]])
+        expected = inner(snapshot, ids)
+    assert read == [[ids[1]], [10_000, ids[0]]]
+    assert first == {ids[1]: expected[ids[1]]} and both == expected
 
 
 def test_a_bulk_writer_catches_the_keyword_index_up_every_n_commits_and_at_the_end(engine):

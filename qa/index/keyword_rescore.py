@@ -7,8 +7,8 @@ tantivy, enough to flip a pinned answer. So tantivy only proposes `candidates(k)
 and this module scores them as FTS5's bm25() would (the formula is `milvus_bm25.bm25`):
 
 - each candidate's tokens come from the store's FTS5 table (the text tantivy is built
-  from), so its term counts and length are exact, and a chunk removed since tantivy's
-  last catch-up has no row and drops out;
+  from), so its term counts are exact, and a chunk removed since tantivy's last
+  catch-up has no row and drops out; its length is FTS5's own record of it;
 - the chunk count and total length come from FTS5's own statistics record (read in the
   caller's snapshot, so exact and one row);
 - the document frequencies come from the other index's term dictionary (tantivy's
@@ -76,14 +76,32 @@ def rescore(db: sqlite3.Connection, tokens: list[str], hits: list[tuple[int, flo
     ids = list(dict.fromkeys(int(i) for i, _ in hits))
     stored = db.execute(f"SELECT rowid, terms FROM keywords WHERE rowid IN"
                         f" ({','.join('?' * len(ids))})", ids).fetchall()
-    found = {}
+    counted = {}
     for chunk_id, terms in stored:
         # Python work on each of max(2k, 50) candidates holds the GIL a server's other
-        # requests wait for: count only the question's words, and the length in one pass.
-        words = terms.split()
-        pairs = [(weight, count) for t, weight in weights.items() if (count := words.count(t))]
-        if not pairs:
+        # requests wait for: a word the text does not hold even as a substring is not
+        # counted, and a candidate holding none of them is not split at all.
+        inside = [(t, weight) for t, weight in weights.items() if t in terms]
+        if not inside:
             continue
-        # FTS5 counts the length as its tokenizer cuts the text (one'80 is two there).
-        found[chunk_id] = milvus_bm25.bm25(pairs, milvus_bm25.fts5_length(terms), average)
+        words = terms.split()
+        pairs = [(weight, count) for t, weight in inside if (count := words.count(t))]
+        if pairs:
+            counted[chunk_id] = pairs
+    lengths = fts5_lengths(db, list(counted))
+    # FTS5 counts the length as its tokenizer cuts the text (one'80 is two there).
+    found = {chunk_id: milvus_bm25.bm25(pairs, lengths[chunk_id], average)
+             for chunk_id, pairs in counted.items()}
     return milvus_bm25.best(found, k)
+
+
+def fts5_lengths(db: sqlite3.Connection, ids: list[int]) -> dict[int, int]:
+    """Each chunk's length in tokens as FTS5 counted it when it indexed the chunk: the
+    record its bm25() reads (`keywords_docsize`: one varint per column). The same as
+    `milvus_bm25.fts5_length` of its terms (a test holds them equal), read instead of
+    recounted: the regex pass over a candidate's tokens cost more than its BM25."""
+    if not ids:
+        return {}
+    rows = db.execute(f"SELECT id, sz FROM keywords_docsize WHERE id IN"
+                      f" ({','.join('?' * len(ids))})", ids).fetchall()
+    return {chunk_id: _varints(bytes(size))[0] for chunk_id, size in rows}

@@ -15,7 +15,7 @@ import numpy as np
 
 from qa.filters import Filters
 from qa.index.filter_ids import FilterIds
-from qa.index.store import StoreReader
+from qa.index.store import StoredChunk, StoreReader
 from qa.index.tantivy_keywords import TantivyKeywords
 from qa.index.vectors import VectorIndex
 
@@ -38,6 +38,12 @@ class LocalSnapshot(StoreReader):
         # A bulk writer's own snapshot: the keyword index it left behind is caught up
         # before a keyword search or idf lookup (LocalEngine.keywords_deferred).
         self._catch_up = catch_up
+        # Each token's chunk count, once per snapshot: a question looks its tokens up
+        # for their idf and again in each of its two keyword searches' rescoring.
+        self._frequencies: dict[str, int] = {}
+        # The chunks read in this snapshot: a question reads its best keyword hit, its
+        # best few and then all its candidates.
+        self._chunks: dict[int, StoredChunk] = {}
 
     def _keywords_current(self) -> None:
         held = getattr(self.keyword_index, "held", None)
@@ -53,6 +59,21 @@ class LocalSnapshot(StoreReader):
     def idf(self, tokens: list[str]) -> dict[str, float]:
         self._keywords_current()
         return super().idf(tokens)
+
+    def document_frequencies(self, tokens: list[str]) -> dict[str, int]:
+        kept = self._frequencies
+        missing = [t for t in dict.fromkeys(tokens) if t not in kept]
+        if missing:
+            found = super().document_frequencies(missing)
+            kept.update({t: found.get(t, 0) for t in missing})
+        return {t: kept[t] for t in dict.fromkeys(tokens) if kept[t]}
+
+    def chunks(self, ids: list[int]) -> dict[int, StoredChunk]:
+        kept = self._chunks
+        missing = [i for i in ids if i not in kept]
+        if missing:
+            kept.update(super().chunks(missing))
+        return {i: kept[i] for i in ids if i in kept}
 
     def chunk_ids_matching(self, filters: Filters) -> list[int]:
         if self._filter_ids is not None and filters not in self._matching:

@@ -340,7 +340,7 @@ class StoreReader:
                 # rescoring below does, without asking the other index which of them hold
                 # a word (the same scores, one search less per hybrid question).
                 return keyword_rescore.rescore(self.db, tokens, [(i, 0.0) for i in among],
-                                               index.document_frequencies(tokens), wanted)
+                                               self.document_frequencies(tokens), wanted)
             # It proposes candidates; FTS5's formula ranks them (qa.index.keyword_rescore).
             k = keyword_rescore.candidates(k)
         if unfiltered:
@@ -358,7 +358,7 @@ class StoreReader:
         if not index.scores_like_fts5:
             # Also leaves out the chunks removed since the index's last update.
             return keyword_rescore.rescore(self.db, tokens, hits,
-                                           index.document_frequencies(tokens), wanted)
+                                           self.document_frequencies(tokens), wanted)
         # An index outside the store may still hold chunks removed since its last update.
         return self.in_snapshot(hits) if index.may_lag else hits
 
@@ -402,7 +402,12 @@ class StoreReader:
         """Inverse document frequency of each token over the chunks."""
         _, total = self.counts()
         return keywords.inverse_document_frequencies(
-            total, self.keyword_index.document_frequencies(tokens), tokens)
+            total, self.document_frequencies(tokens), tokens)
+
+    def document_frequencies(self, tokens: list[str]) -> dict[str, int]:
+        """How many chunks hold each token, by the keyword index (tokens in no chunk are
+        left out)."""
+        return self.keyword_index.document_frequencies(tokens)
 
     def document(self, doc_id: str) -> Document:
         """A stored document, as the loader produced it."""
