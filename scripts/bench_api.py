@@ -18,8 +18,16 @@ JSON; stops every server with SIGTERM (SIGKILL if it has not exited 30 s later),
 Ctrl-C or an error. Only 127.0.0.1.
 
     .venv/bin/python scripts/bench_api.py [--config config.yaml] [--concurrency 1 4 8] \
-        [-n 400] [--seconds 30] [--questions benchmarks/shipped_dev_questions.jsonl] \
-        [--processes 1 | --workers 2] [--json artifacts/bench_api.json]
+        [-n 400] [--seconds 30] [--questions benchmarks/shipped_dev_questions.jsonl ...] \
+        [--fresh] [--processes 1 | --workers 2] [--json artifacts/bench_api.json]
+
+`--questions` takes JSON Lines files ({"question": …} per line) and SQuAD-format .json
+files (every question, in file order), read in the order given. By default the levels
+cycle through the questions from the start, so a later level asks questions an earlier
+one asked: a server that keeps the vectors of recent questions is then flattered.
+`--fresh` asks each question at most once: the warm-up takes the last questions of the
+list, and each level goes on from where the previous one stopped; a level that runs out
+stops there (its "repeats" would otherwise count the questions asked a second time).
 """
 
 from __future__ import annotations
@@ -195,10 +203,30 @@ def ask(connection: http.client.HTTPConnection, question: str, top_k: int
     return response.status, response.read()
 
 
+def read_questions(paths: list[Path]) -> list[str]:
+    """The questions of JSON Lines files and SQuAD-format .json files, in order (missing
+    files are skipped, as the default file may be)."""
+    questions: list[str] = []
+    for path in paths:
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8-sig")
+        if path.suffix == ".json":
+            questions += [qa["question"] for article in json.loads(text)["data"]
+                          for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+        else:
+            questions += [json.loads(line)["question"] for line in text.splitlines()
+                          if line.strip()]
+    return questions
+
+
 def run_level(servers: list[tuple[str, int]], questions: list[str], clients: int,
-              requests: int, seconds: float, top_k: int) -> dict:
+              requests: int, seconds: float, top_k: int, start: int | None = None) -> dict:
     """`clients` threads asking until `requests` are sent or `seconds` have passed; the
-    n-th request goes to server n mod len(servers)."""
+    n-th request goes to server n mod len(servers). With `start`, the n-th request asks
+    question start + n, and the level stops when the list runs out (no repeats)."""
+    if start is not None:
+        requests = min(requests, max(0, len(questions) - start))
     lock = threading.Lock()
     latencies: list[float] = []
     took: list[float] = []
@@ -219,7 +247,10 @@ def run_level(servers: list[tuple[str, int]], questions: list[str], clients: int
                     sent[0] += 1
                     target = index % len(servers)
                     per_server[target] += 1
-                question = questions[(index + number) % len(questions)]
+                if start is None:
+                    question = questions[(index + number) % len(questions)]
+                else:
+                    question = questions[start + index]
                 started = time.perf_counter()
                 try:
                     status, payload = ask(connections[target], question, top_k)
@@ -252,9 +283,10 @@ def run_level(servers: list[tuple[str, int]], questions: list[str], clients: int
     wall = time.perf_counter() - started
     if not latencies:
         return {"concurrency": clients, "requests": 0, "errors": len(errors),
-                "per_server": per_server}
+                "per_server": per_server, "sent": sent[0]}
     return {
         "concurrency": clients, "requests": len(latencies), "errors": len(errors),
+        "sent": sent[0], "first_question": start,
         "error_kinds": sorted(set(errors)), "seconds": round(wall, 2),
         "per_server": per_server,
         "requests_per_s": round(len(latencies) / wall, 1),
@@ -272,19 +304,25 @@ def measure(processes: list[subprocess.Popen], servers: list[tuple[str, int]],
     for host, port in servers:
         # With --workers, one new connection per question, so that (most likely) every
         # worker gets some: whichever worker is idle accepts a new connection.
-        for question in questions[:WARM_UP] * args.workers:
+        warm_up = questions[-WARM_UP:] if args.fresh else questions[:WARM_UP]
+        for question in warm_up * args.workers:
             warm = http.client.HTTPConnection(host, port, timeout=60)
             ask(warm, question, args.top_k)
             warm.close()
     levels = []
+    # --fresh: the warm-up's questions (the last ones) are never measured.
+    measured = questions[:-WARM_UP] if args.fresh else questions
+    next_question = 0 if args.fresh else None
     for clients in args.concurrency:
         pids = server_pids(processes)
         per_process_before = [server_cpu_seconds(pid) for pid in pids]
         client_before = sum(os.times()[:2])
         machine_before = cpu_ticks(Path("/proc/stat").read_text())
         started = time.perf_counter()
-        level = run_level(servers, questions, clients, args.requests, args.seconds,
-                          args.top_k)
+        level = run_level(servers, measured, clients, args.requests, args.seconds,
+                          args.top_k, next_question)
+        if args.fresh:
+            next_question += level["sent"]
         wall = time.perf_counter() - started
         per_process = [server_cpu_seconds(pid) - before
                        for pid, before in zip(pids, per_process_before, strict=True)]
@@ -350,8 +388,10 @@ def main() -> int:
                         help="One `qa serve --workers N` (N processes on one port).")
     parser.add_argument("--checkout", type=Path, default=REPO,
                         help="Serve this checkout's code (e.g. main, for a before figure).")
-    parser.add_argument("--questions", type=Path,
-                        default=REPO / "benchmarks" / "shipped_dev_questions.jsonl")
+    parser.add_argument("--questions", type=Path, nargs="+",
+                        default=[REPO / "benchmarks" / "shipped_dev_questions.jsonl"])
+    parser.add_argument("--fresh", action="store_true",
+                        help="ask each question at most once over the whole run")
     parser.add_argument("--json", dest="json_out", type=Path,
                         default=REPO / "artifacts" / "bench_api.json")
     args = parser.parse_args()
@@ -360,10 +400,9 @@ def main() -> int:
     if args.processes > 1 and args.workers > 1:
         parser.error("--processes or --workers, not both")
 
-    questions = FALLBACK_QUESTIONS
-    if args.questions.is_file():
-        lines = args.questions.read_text(encoding="utf-8").splitlines()
-        questions = [json.loads(line)["question"] for line in lines if line.strip()]
+    questions = read_questions(args.questions) or FALLBACK_QUESTIONS
+    if args.fresh and len(questions) <= WARM_UP:
+        parser.error(f"--fresh needs more than {WARM_UP} questions")
 
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
@@ -392,7 +431,7 @@ def main() -> int:
     report = {
         "command": sys.argv, "checkout": str(args.checkout.resolve()), "warm_up": WARM_UP,
         "top_k": args.top_k, "processes": args.processes, "workers": args.workers,
-        "questions": len(questions), "levels": levels, "index_files_mb": files,
+        "questions": len(questions), "fresh": args.fresh, "levels": levels, "index_files_mb": files,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "platform": platform.platform(), "load_after": load_after},
     }

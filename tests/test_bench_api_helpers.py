@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_api.py"
@@ -85,3 +88,47 @@ def test_busy_cores_leave_out_idle_and_iowait():
     # 200 busy ticks of 300 on 2 CPUs: 1.33 cores busy on average
     assert bench_api.busy_cores(before, after, 2) == 1.33
     assert bench_api.busy_cores(after, after, 2) == 0.0
+
+
+def test_questions_are_read_from_json_lines_and_squad_files_in_order(tmp_path):
+    lines = tmp_path / "q.jsonl"
+    lines.write_text('{"question": "甲"}\n\n{"question": "乙"}\n', encoding="utf-8")
+    squad = tmp_path / "s.json"
+    squad.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [
+        {"context": "c", "qas": [{"id": "1", "question": "丙"}, {"id": "2", "question": "丁"}]},
+    ]}]}, ensure_ascii=False), encoding="utf-8")
+    assert bench_api.read_questions([squad, lines, tmp_path / "missing.jsonl"]) == [
+        "丙", "丁", "甲", "乙"]
+
+
+def test_a_fresh_level_asks_each_question_once_and_stops_when_they_run_out():
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            asked.append(json.loads(body)["question"])
+            payload = json.dumps({"took_ms": 1.0}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        questions = [f"q{i}" for i in range(10)]
+        first = bench_api.run_level([server.server_address], questions, 3, 4, 10, 5, 0)
+        second = bench_api.run_level([server.server_address], questions, 3, 100, 10, 5,
+                                     first["sent"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (first["requests"], second["requests"]) == (4, 6)
+    assert sorted(asked) == sorted(questions)
