@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import script_setup  # noqa: F401 - this checkout's qa first on sys.path
 from sentence_extras import EXTRAS, extra_features  # noqa: E402
-from sentence_failures import document_candidates, tuning_part  # noqa: E402
+from sentence_failures import document_candidates, document_sentences, tuning_part  # noqa: E402
 from tune_highlight import set_constants  # noqa: E402
 
 from qa import highlight, passage_choice, sentence_choice  # noqa: E402
@@ -43,7 +43,7 @@ from qa.answer_cues import question_kind  # noqa: E402
 from qa.config import load_config  # noqa: E402
 from qa.evaluation import sentence_holds_answer  # noqa: E402
 from qa.normalize import fold  # noqa: E402
-from qa.sentence_choice import FEATURES, ChunkCandidate, sentence_rows  # noqa: E402
+from qa.sentence_choice import FEATURES  # noqa: E402
 from qa.tokenizer import Tokenizer  # noqa: E402
 
 # What else a question may ask for, when qa.answer_cues finds no kind: what something
@@ -69,13 +69,7 @@ def answer_kind(question: str) -> str:
 def question_table(row: dict, tokenizer: Tokenizer) -> dict:
     """A right-document question's sentences: features, labels, and today's hit."""
     answers = tuple(row["answers"])
-    found = document_candidates(row)[: passage_choice.POOL_LIMIT]
-    top_doc = row["ranked"][0][0]
-    components = [c for (doc, _, _), c in zip(row["ranked"], row["components"], strict=True)
-                  if doc == top_doc][: len(found)]
-    chunks = [ChunkCandidate(c.text, c.ordinal, s.score, vector=v, keyword=k)
-              for (c, s), (v, k) in zip(found, components, strict=True)]
-    rows = sentence_rows(row["question"], row["idf"], tokenizer, chunks)
+    found, chunks, rows = document_sentences(row, tokenizer)
     labels = [sentence_holds_answer(chunks[r.chunk].text[r.span[0]:r.span[1]], answers)
               for r in rows]
     shown, (start, end) = before_choice(row["question"], row["idf"], tokenizer, found)

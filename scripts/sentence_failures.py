@@ -62,6 +62,20 @@ def document_candidates(row: dict) -> list[tuple[SimpleNamespace, SimpleNamespac
             for (o, s), text in zip(ranks, row["top_doc"], strict=True)]
 
 
+def document_sentences(row: dict, tokenizer: Tokenizer) -> tuple[list, list, list]:
+    """The rank-1 document's candidates (at most passage_choice's pool), as
+    sentence_choice's ChunkCandidates with their vector and keyword components, and
+    their sentences' rows as sentence_choice scores them: (found, chunks, rows)."""
+    found = document_candidates(row)[: passage_choice.POOL_LIMIT]
+    top_doc = row["ranked"][0][0]
+    components = [c for (doc, _, _), c in zip(row["ranked"], row["components"], strict=True)
+                  if doc == top_doc][: len(found)]
+    chunks = [sentence_choice.ChunkCandidate(c.text, c.ordinal, s.score, vector=v, keyword=k)
+              for (c, s), (v, k) in zip(found, components, strict=True)]
+    return found, chunks, sentence_choice.sentence_rows(row["question"], row["idf"],
+                                                        tokenizer, chunks)
+
+
 def sentence_table(row: dict, tokenizer: Tokenizer, text: str, context: str) -> list[dict]:
     """Every sentence of a passage with its score parts as qa.highlight computes them."""
     folded = fold(row["question"])

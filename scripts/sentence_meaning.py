@@ -41,14 +41,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from script_setup import announce  # noqa: E402
-from sentence_failures import document_candidates, tuning_part  # noqa: E402
+from sentence_failures import document_sentences, tuning_part  # noqa: E402
 
-from qa import passage_choice, sentence_choice  # noqa: E402
+from qa import sentence_choice  # noqa: E402
 from qa.config import load_config, with_model_cache_from_environment  # noqa: E402
 from qa.embedder import create_embedder  # noqa: E402
 from qa.evaluation import read_squad, sentence_holds_answer  # noqa: E402
 from qa.meaning_choice import embedded_text  # noqa: E402
-from qa.sentence_choice import ChunkCandidate, sentence_rows  # noqa: E402
 from qa.tokenizer import Tokenizer  # noqa: E402
 
 # The most sentences a question may send to the model in the grid below.
@@ -63,14 +62,8 @@ def question_table(row: dict, tokenizer: Tokenizer, titles: dict[str, str]) -> d
     """A right-document question's sentences: text, chunk, the chunk's place in the
     document, whether it opens its chunk, today's score and whether it holds the answer."""
     answers = tuple(row["answers"])
-    found = document_candidates(row)[: passage_choice.POOL_LIMIT]
-    top_doc = row["ranked"][0][0]
-    components = [c for (doc, _, _), c in zip(row["ranked"], row["components"], strict=True)
-                  if doc == top_doc][: len(found)]
-    chunks = [ChunkCandidate(c.text, c.ordinal, s.score, vector=v, keyword=k)
-              for (c, s), (v, k) in zip(found, components, strict=True)]
-    rows = sentence_rows(row["question"], row["idf"], tokenizer, chunks)
-    title = titles.get(top_doc, "")
+    found, chunks, rows = document_sentences(row, tokenizer)
+    title = titles.get(row["ranked"][0][0], "")
     return {"question": row["question"],
             "sentences": [chunks[r.chunk].text[r.span[0]:r.span[1]] for r in rows],
             # What the model embeds for each: with `--titled`, the document's title first.
