@@ -34,7 +34,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench_api import children, process_memory, server_cpu_seconds, stop_servers  # noqa: E402
+from bench_api import (  # noqa: E402
+    children,
+    process_memory,
+    read_questions,
+    server_cpu_seconds,
+    stop_servers,
+)
 from script_setup import REPO  # noqa: E402 - this checkout's qa first on sys.path
 
 # Run in the server's process to choose what qa.preload loads (argv[1]: the parts).
@@ -171,7 +177,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--questions", type=Path, required=True,
-                        help="JSON lines with a 'question' field")
+                        help="JSON lines with a 'question' field, or a SQuAD-format .json")
     parser.add_argument("--run", action="append", required=True, metavar="NAME=CHECKOUT[:PARTS]")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
@@ -193,9 +199,9 @@ def main() -> int:
         if parts and not set(parts.split(",")) <= PART_NAMES:
             parser.error(f"unknown parts in {spec}; choose from {', '.join(sorted(PART_NAMES))}")
         runs.append((name, Path(checkout or REPO).resolve(), parts or None))
-    lines = args.questions.read_text(encoding="utf-8").splitlines()
-    questions = [json.loads(line)["question"] for line in lines if line.strip()]
-    questions = questions[: args.requests]
+    if not args.questions.is_file():
+        parser.error(f"no such file: {args.questions}")
+    questions = read_questions([args.questions])[: args.requests]
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; load average {os.getloadavg()}; "
