@@ -294,16 +294,23 @@ def test_the_lengths_fts5_recorded_are_the_lengths_counted_from_the_tokens(engin
     assert all(lengths.values())
 
 
+def record_calls(monkeypatch, owner, name):
+    """Wrap the method `owner.name` so that every call's argument is recorded (as a
+    list); returns the record and the method as it was."""
+    inner = getattr(owner, name)
+    calls = []
+
+    def recording(self, argument):
+        calls.append(list(argument))
+        return inner(self, argument)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls, inner
+
+
 def test_a_snapshot_looks_each_tokens_count_up_once(engine, monkeypatch):
     engine.commit([put("a", "宜宾白酒产业。"), put("b", "景德镇陶瓷产业。")])
-    asked = []
-    inner = TantivyKeywords.document_frequencies
-
-    def counting(self, tokens):
-        asked.append(list(tokens))
-        return inner(self, tokens)
-
-    monkeypatch.setattr(TantivyKeywords, "document_frequencies", counting)
+    asked, inner = record_calls(monkeypatch, TantivyKeywords, "document_frequencies")
     tokens = TOKENIZER.tokens("宜宾白酒产业") + ["没有的词"]
     with engine.snapshot() as snapshot:
         first = snapshot.document_frequencies(tokens)
@@ -322,14 +329,7 @@ def test_a_snapshot_looks_each_tokens_count_up_once(engine, monkeypatch):
 def test_a_snapshot_reads_each_chunk_once(engine, monkeypatch):
     ids = engine.commit([put("a", "宜宾白酒产业。", "景德镇陶瓷产业。")]).chunk_ids["a"]
     assert len(ids) == 2
-    read = []
-    inner = StoreReader.chunks
-
-    def counting(self, chunk_ids):
-        read.append(list(chunk_ids))
-        return inner(self, chunk_ids)
-
-    monkeypatch.setattr(StoreReader, "chunks", counting)
+    read, inner = record_calls(monkeypatch, StoreReader, "chunks")
     with engine.snapshot() as snapshot:
         first = snapshot.chunks([ids[1]])
         both = snapshot.chunks([ids[1], 10_000, ids[0]])
