@@ -13,7 +13,7 @@ from qa.index import keyword_rescore, tantivy_keywords
 from qa.index.engine import PutDocument, RemoveDocument
 from qa.index.layout import IndexFolder, hold_lock
 from qa.index.local_engine import LocalEngine, create_index
-from qa.index.milvus_bm25 import as_fts5_terms, fts5_length
+from qa.index.milvus_bm25 import as_fts5_terms
 from qa.index.saved_index import build_index
 from qa.index.store import StoreReader
 from qa.index.tantivy_keywords import TantivyKeywords
@@ -273,13 +273,6 @@ def test_counts_that_still_include_deleted_chunks_are_capped(engine):
     assert found[0][1] > 0
 
 
-def test_the_length_in_one_pass_is_the_length_token_by_token():
-    # keyword_rescore counts a candidate's FTS5 length over its whole token string.
-    for terms in ("", "宜宾 白酒 产业", "one'80 2021 年 4.5% c++ a-b_c", "  a\tb\u3000c  ",
-                  "'' ' ... 。 ， x'y'z", "\x1c分隔\x1f符 e5-small"):
-        assert fts5_length(terms) == len(as_fts5_terms(terms.split()))
-
-
 def test_the_lengths_fts5_recorded_are_the_lengths_counted_from_the_tokens(engine):
     # keyword_rescore reads each candidate's length from FTS5's docsize record.
     ids = engine.commit([put("a", "one'80 2021 年 4.5% c++ a-b_c 景德镇陶瓷产业。"),
@@ -290,7 +283,7 @@ def test_the_lengths_fts5_recorded_are_the_lengths_counted_from_the_tokens(engin
         terms = dict(snapshot.db.execute(
             f"SELECT rowid, terms FROM keywords WHERE rowid IN ({','.join('?' * len(chunk_ids))})",
             chunk_ids).fetchall())
-    assert lengths == {i: fts5_length(terms[i]) for i in chunk_ids}
+    assert lengths == {i: len(as_fts5_terms(terms[i].split())) for i in chunk_ids}
     assert all(lengths.values())
 
 

@@ -98,8 +98,9 @@ def rescore(db: sqlite3.Connection, tokens: list[str], hits: list[tuple[int, flo
 def fts5_lengths(db: sqlite3.Connection, ids: list[int]) -> dict[int, int]:
     """Each chunk's length in tokens as FTS5 counted it when it indexed the chunk: the
     record its bm25() reads (`keywords_docsize`: one varint per column). The same as
-    `milvus_bm25.fts5_length` of its terms (a test holds them equal), read instead of
-    recounted: the regex pass over a candidate's tokens cost more than its BM25."""
+    the count of `milvus_bm25.as_fts5_terms` over its tokens (a test holds them equal),
+    read instead of recounted: a regex pass over a candidate's tokens cost more than its
+    BM25."""
     if not ids:
         return {}
     rows = db.execute(f"SELECT id, sz FROM keywords_docsize WHERE id IN"

@@ -47,12 +47,6 @@ def as_fts5_terms(tokens: Iterable[str]) -> list[str]:
     return [piece for token in tokens for piece in _FTS5_PIECE.findall(token)]
 
 
-def fts5_length(terms: str) -> int:
-    """How many tokens FTS5 counts in whitespace-joined tokens: the same as
-    `len(as_fts5_terms(terms.split()))` (no piece spans whitespace), in one regex pass."""
-    return len(_FTS5_PIECE.findall(terms))
-
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS postings (
     term TEXT NOT NULL, chunk_id INTEGER NOT NULL, tf INTEGER NOT NULL,
