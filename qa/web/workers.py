@@ -51,9 +51,6 @@ DEATH_WINDOW = 60.0
 # 5 s for requests in progress plus the margin), and a little more; then they are killed.
 STOP_SECONDS = 5.0 + STOP_MARGIN_SECONDS + 2.0
 POLL_SECONDS = 0.2
-# gc.freeze() before each fork: the collector in a worker then never visits (and writes
-# to) the objects made before it, such as the shared dictionaries' (measured: README).
-FREEZE_BEFORE_FORK = True
 
 # What a worker builds after the fork: the WSGI app, and what to call when it stops.
 OpenApp = Callable[[], tuple[Any, Callable[[], None]]]
@@ -148,8 +145,9 @@ class Supervisor:
         lifeline_r, lifeline_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-        if FREEZE_BEFORE_FORK:
-            gc.freeze()
+        # The collector in a worker then never visits (and writes to) the objects made
+        # before the fork, such as the shared dictionaries' (measured: README).
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the parent's code
             try:
