@@ -86,7 +86,7 @@ class RetrievalConfig:
     duplicate_similarity: float = 0.8
     # A close call between the rank-1 document's best sentences is settled by the
     # model among this many of them (qa.meaning_choice); 0 = never.
-    meaning_sentences: int = 0
+    meaning_sentences: int = 4
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,6 @@ from qa.retriever import Query, Retriever
 CUTOFFS = (1, 5, 10)
 # Chunks fetched per question: enough to fill ten distinct paragraphs.
 CHUNK_DEPTH = 50
-# Questions whose single-question embedding time is measured for the latency column.
-LATENCY_SAMPLE = 50
 
 Progress = Callable[[str, int, int], None]
 """Called with (stage, done, total)."""
@@ -139,7 +137,9 @@ def evaluate(
             )
             engine = open_index(eval_config)
             try:
-                retriever = Retriever(eval_config, engine, embedder)
+                # Questions and sentences are embedded as `ask` embeds them: each alone,
+                # never read from the cache (whose vectors may come from a batch).
+                retriever = Retriever(eval_config, engine, getattr(embedder, "inner", embedder))
                 ranks, latencies, sentences = _ask_all(
                     retriever, evalset.questions, modes, progress)
             finally:
@@ -175,23 +175,27 @@ def _ask_all(
 ) -> tuple[dict[str, list[int | None]], dict[str, list[float]], dict[str, list[bool]]]:
     """Each question's paragraph rank, latency and sentence@1 hit, per mode.
 
-    Questions are embedded in batches first (much faster than one by one); the
-    latency of a question is the time to embed it alone plus its ranking time,
-    with the single-question embedding timed on a sample of LATENCY_SAMPLE.
+    Each question is embedded alone, as `ask` embeds it: with the int8 model a vector
+    embedded in a batch differs a little from the lone one (activations are quantised
+    per batch), enough to tip the close calls qa.meaning_choice settles. The latency of
+    a question is the time to embed it plus its ranking time.
     """
     texts = [retriever.validate_question(q.question) for q in questions]
-    vectors = retriever.embedder.embed_queries([retriever.embedding_text(t) for t in texts])
-    embed_ms = _single_query_ms(retriever, texts[:LATENCY_SAMPLE])
+    vectors, embed_ms = [], []
+    for text in texts:
+        started = time.perf_counter()
+        vectors.append(retriever.embedder.embed_queries([retriever.embedding_text(text)])[0])
+        embed_ms.append((time.perf_counter() - started) * 1000)
     ranks: dict[str, list[int | None]] = {mode: [] for mode in modes}
     latencies: dict[str, list[float]] = {mode: [] for mode in modes}
     sentences: dict[str, list[bool]] = {mode: [] for mode in modes}
-    for done, (question, text, vector) in enumerate(
-        zip(questions, texts, vectors, strict=True), start=1
+    for done, (question, text, vector, embedded_ms) in enumerate(
+        zip(questions, texts, vectors, embed_ms, strict=True), start=1
     ):
         started = time.perf_counter()
         with retriever.engine.snapshot() as snapshot:
             query = retriever.prepare(text, vector=vector, snapshot=snapshot)
-        prepared_ms = (time.perf_counter() - started) * 1000 + embed_ms
+        prepared_ms = (time.perf_counter() - started) * 1000 + embedded_ms
         for mode in modes:
             started = time.perf_counter()
             with retriever.engine.snapshot() as snapshot:
@@ -226,14 +230,3 @@ def _sentence_hit(
     top = found[order[0]][0]
     start, end = retriever.highlights_for(query, found, [order[0]], scored)[0]
     return sentence_holds_answer(top.text[start:end], question.answers)
-
-
-def _single_query_ms(retriever: Retriever, texts: list[str]) -> float:
-    """Median time to embed one question on its own, bypassing any vector cache."""
-    embedder = getattr(retriever.embedder, "inner", retriever.embedder)
-    times = []
-    for text in texts:
-        started = time.perf_counter()
-        embedder.embed_queries([retriever.embedding_text(text)])
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times) if times else 0.0

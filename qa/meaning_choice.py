@@ -13,8 +13,11 @@ that names the subject (黑褐新箭雀鲷，又称……) is the closest to a q
 too, and beats the answer (水深2至23公尺。); with the title in front of every sentence the
 subject is in all of them, and what tells them apart is what the question asks about.
 
-MARGIN and WEIGHT were chosen on the tuning part of the benchmarks by
-scripts/sentence_meaning.py (README, "sentence@1 and the model's meaning").
+MARGIN and WEIGHT (and the default `size`, `retrieval.meaning_sentences: 4`) were chosen
+on the tuning part of the benchmarks by scripts/sentence_meaning.py: the best setting
+there that sends at most about one sentence a question to the model. About a quarter of
+Chinese questions ask it, for about one sentence a question on average, 10-12 ms of CPU
+each (README, "sentence@1 and the model's meaning").
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from qa.sentence_choice import SentenceRow, row_score
 
 # Only a best sentence that leads the next by less than this (in qa.sentence_choice's
 # score units) asks the model.
-MARGIN = 0.5
+MARGIN = 2.0
 # The weight of a sentence's cosine to the question in its score.
 WEIGHT = 160.0
 

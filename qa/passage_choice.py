@@ -73,12 +73,17 @@ def stand_ins(
             winner = best_row_by_meaning(
                 rows, [found[pool[r.chunk]][0].text[r.span[0]:r.span[1]] for r in rows],
                 similarity, meaning_sentences, getattr(found[pool[0]][0], "title", None))
+        by_meaning = winner is not None
         winner = winner or best_row(rows)
         for index, position in enumerate(pool):
             own = [row for row in rows if row.chunk == index]
             best = winner if winner.chunk == index else best_row(own)
             scored[position] = (best.span, _evidence(best, own))
         pick = pool[winner.chunk]
+        if by_meaning:
+            # The model chose this sentence: it stays marked even when its chunk shares
+            # no word with the question (the answer 栖息在礁区…… to 生活习性).
+            scored[pick] = (winner.span, max(scored[pick][1], 1.0))
         order[pool[0]], order[pick] = pick, pool[0]
     return order, scored
 

@@ -10,7 +10,10 @@ wins. With `--openings`, the opening sentence of the chunk right after the winne
 it is a candidate) joins the m: the answer that shares no word with the question
 (生活习性 -> 栖息在礁区……) is often there. With `--titled SQUAD…`, each sentence is
 embedded after its document's title (read from those files), as the product does
-(qa.meaning_choice.embedded_text); without it, alone.
+(qa.meaning_choice.embedded_text); without it, alone. `--cap N` embeds only a
+sentence's first N characters (after the title). `--in-context` gives each sentence the
+mean of the model's last layer over its tokens when its whole chunk is run as indexed
+(title first): vectors an indexer could keep at no extra model run.
 
 The split is the one of scripts/fit_sentence_choice.py (tuning: CMRC trial, the
 even-numbered CMRC dev articles, news_dev; held out: the odd CMRC dev articles, DRCD dev,
@@ -58,18 +61,22 @@ WEIGHTS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
 FIRST = sentence_choice.FEATURES.index("first")
 
 
-def question_table(row: dict, tokenizer: Tokenizer, titles: dict[str, str]) -> dict:
+def question_table(row: dict, tokenizer: Tokenizer, titles: dict[str, str],
+                   cap: int | None = None) -> dict:
     """A right-document question's sentences: text, chunk, the chunk's place in the
-    document, whether it opens its chunk, today's score and whether it holds the answer."""
+    document, whether it opens its chunk, today's score and whether it holds the answer.
+    With `cap`, the model embeds only a sentence's first `cap` characters."""
     answers = tuple(row["answers"])
     found, chunks, rows = document_sentences(row, tokenizer)
     title = titles.get(row["ranked"][0][0], "")
     return {"question": row["question"],
             "sentences": [chunks[r.chunk].text[r.span[0]:r.span[1]] for r in rows],
             # What the model embeds for each: with `--titled`, the document's title first.
-            "embedded": [embedded_text(chunks[r.chunk].text[r.span[0]:r.span[1]], title)
+            "embedded": [embedded_text(chunks[r.chunk].text[r.span[0]:r.span[1]][:cap], title)
                          for r in rows],
             "ordinals": [chunks[r.chunk].ordinal for r in rows],
+            # Where each sentence sits, for `--in-context`: its chunk's text and span.
+            "places": [(title, chunks[r.chunk].text, r.span) for r in rows],
             "opens": [r.features[FIRST] == 1.0 for r in rows],
             "scores": np.array([sentence_choice.row_score(r) for r in rows]),
             "labels": np.array([sentence_holds_answer(
@@ -162,6 +169,50 @@ def embed_needed(tables: list[dict], config, vectors_path: Path | None
     return kept["questions"], kept["sentences"], float(np.mean(kept["cpu_ms"]))
 
 
+def embed_in_context(tables: list[dict], config) -> tuple[dict[str, np.ndarray],
+                                                          dict[str, np.ndarray], float]:
+    """Question vectors and a vector for every sentence read in its chunk: the chunk is
+    run through the model once, as it is embedded for the index (prompt, title, text),
+    and each sentence's vector is the mean of the model's last layer over the tokens of
+    that sentence (normalised). Each table's "embedded" keys become the sentences'
+    places. Returns the CPU milliseconds per chunk run."""
+    embedder = create_embedder(config.model)
+    tokenizer, session = embedder._tokenizer, embedder._session
+    prompt = config.model.passage_prompt
+    sentences: dict[str, np.ndarray] = {}
+    chunk_cpu: list[float] = []
+    done: set[tuple[str, str]] = set()
+    for table in tables:
+        keys = []
+        for title, text, (start, end) in table["places"]:
+            keys.append(f"{title}\x00{text}\x00{start},{end}")
+            if (title, text) in done:
+                continue
+            done.add((title, text))
+            head = prompt + (f"{title}\n" if title else "")
+            began = time.process_time()
+            encoding = tokenizer.encode(head + text)
+            ids = np.array([encoding.ids], dtype=np.int64)
+            hidden = session.run(None, {"input_ids": ids,
+                                        "attention_mask": np.ones_like(ids)})[0][0]
+            chunk_cpu.append(1000 * (time.process_time() - began))
+            special = encoding.special_tokens_mask
+            for _, _, (s, e) in (p for p in table["places"] if p[1] == text):
+                low, high = len(head) + s, len(head) + e
+                picked = [t for t, (a, b) in enumerate(encoding.offsets)
+                          if not special[t] and b > low and a < high]
+                vector = hidden[picked].mean(axis=0) if picked else hidden.mean(axis=0)
+                sentences[f"{title}\x00{text}\x00{s},{e}"] = vector / max(
+                    float(np.linalg.norm(vector)), 1e-12)
+        table["embedded"] = keys
+    questions = {q: v for q, v in zip(
+        dict.fromkeys(t["question"] for t in tables),
+        embedder.embed_queries(list(dict.fromkeys(t["question"] for t in tables))),
+        strict=True)}
+    print(f"{len(done)} chunks run, {len(sentences)} sentences", file=sys.stderr)
+    return questions, sentences, float(np.mean(chunk_cpu))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dumps", nargs="+", type=Path)
@@ -173,6 +224,13 @@ def main() -> None:
     parser.add_argument("--titled", nargs="+", type=Path, metavar="SQUAD",
                         help="embed each sentence after its document's title (as chunks are "
                         "embedded), the titles read from these SQuAD files")
+    parser.add_argument("--in-context", action="store_true",
+                        help="a sentence's vector is the mean of the model's last layer over "
+                        "its tokens when its whole chunk is embedded (computed at indexing "
+                        "at no extra model run), not a run of the sentence alone")
+    parser.add_argument("--cap", type=int, metavar="CHARS",
+                        help="the model embeds only a sentence's first CHARS characters "
+                        "(after the title): fewer tokens, less CPU")
     args = parser.parse_args()
     announce()
     config = with_model_cache_from_environment(load_config(args.config))
@@ -187,9 +245,12 @@ def main() -> None:
             part = (path.stem, "tuning" if tuning_part(path, row) else "held out")
             counts[part] = counts.get(part, 0) + 1
             if row["right"] and row["answers"]:
-                parts.setdefault(part, []).append(question_table(row, tokenizer, titles))
+                parts.setdefault(part, []).append(question_table(row, tokenizer, titles, args.cap))
     tables = [t for group in parts.values() for t in group]
-    questions, sentences, cpu_ms = embed_needed(tables, config, args.vectors)
+    if args.in_context:
+        questions, sentences, cpu_ms = embed_in_context(tables, config)
+    else:
+        questions, sentences, cpu_ms = embed_needed(tables, config, args.vectors)
     for table in tables:
         vector = questions[table["question"]]
         table["cosines"] = {s: float(sentences[s] @ vector) for s in table["embedded"]

@@ -92,6 +92,22 @@ def test_stand_ins_ask_the_model_for_the_first_document_only(tokenizer, monkeypa
     assert chosen.text[start:end] == "栖息在礁区，夜间外出觅食小鱼和甲壳类。"
 
 
+def test_a_sentence_chosen_by_meaning_stays_marked_when_it_shares_no_word(
+        tokenizer, monkeypatch):
+    # The chosen chunk shares no word with the question: its score must still be above
+    # 0, or the retriever would ask qa.highlight's fallback for another sentence.
+    monkeypatch.setattr(meaning_choice, "MARGIN", float("inf"))
+    # (The answer opens the document here: words named in earlier chunks would carry in.)
+    texts = ["夜间外出觅食甲壳类。", CHUNKS[0]]
+    found = found_for("a", texts)
+    similarity = Similarity({"夜间外出觅食甲壳类。": 1.0})
+    idf = {"蓝带": 6.0, "鱼": 3.0, "生活": 2.0, "习性": 6.0}
+    order, scored = stand_ins("蓝带鱼的生活习性是怎样的？", idf, tokenizer, found, ["a"],
+                              similarity, meaning_sentences=3)
+    assert found[order[0]][0].text == texts[0]
+    assert scored[order[0]] == ((0, len(texts[0])), 1.0)
+
+
 def test_stand_ins_without_meaning_sentences_never_ask(tokenizer, monkeypatch):
     monkeypatch.setattr(meaning_choice, "MARGIN", float("inf"))
     similarity = Similarity({})
@@ -106,7 +122,7 @@ def test_stand_ins_without_meaning_sentences_never_ask(tokenizer, monkeypatch):
 def test_meaning_sentences_is_checked(make_config):
     from qa.errors import ConfigError
 
-    assert make_config().retrieval.meaning_sentences == 0
+    assert make_config().retrieval.meaning_sentences == 4
     with pytest.raises(ConfigError, match="meaning_sentences"):
         make_config(retrieval={"meaning_sentences": -1})
 
