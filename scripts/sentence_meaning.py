@@ -11,7 +11,8 @@ it is a candidate) joins the m: the answer that shares no word with the question
 (生活习性 -> 栖息在礁区……) is often there. With `--titled SQUAD…`, each sentence is
 embedded after its document's title (read from those files), as the product does
 (qa.meaning_choice.embedded_text); without it, alone. `--cap N` embeds only a
-sentence's first N characters (after the title). `--in-context` gives each sentence the
+sentence's first N characters (after the title); with `--near` only those of the best m
+within the margin of the best go to the model. `--in-context` gives each sentence the
 mean of the model's last layer over its tokens when its whole chunk is run as indexed
 (title first): vectors an indexer could keep at no extra model run.
 
@@ -83,7 +84,8 @@ def question_table(row: dict, tokenizer: Tokenizer, titles: dict[str, str],
                 chunks[r.chunk].text[r.span[0]:r.span[1]], answers) for r in rows])}
 
 
-def pool(table: dict, size: int, margin: float, openings: bool) -> list[int]:
+def pool(table: dict, size: int, margin: float, openings: bool, near: bool = False
+         ) -> list[int]:
     """The sentences sent to the model (empty when the best wins by `margin` or more):
     the best `size` by today's score, and with `openings` the opening sentence of the
     chunk right after the best one's."""
@@ -92,6 +94,8 @@ def pool(table: dict, size: int, margin: float, openings: bool) -> list[int]:
     if len(order) < 2 or scores[order[0]] - scores[order[1]] >= margin:
         return []
     chosen = order[:size]
+    if near:
+        chosen = [i for i in chosen if scores[order[0]] - scores[i] < margin]
     if openings:
         after = table["ordinals"][order[0]] + 1
         chosen += [i for i, (o, first) in enumerate(zip(table["ordinals"], table["opens"],
@@ -228,6 +232,9 @@ def main() -> None:
                         help="a sentence's vector is the mean of the model's last layer over "
                         "its tokens when its whole chunk is embedded (computed at indexing "
                         "at no extra model run), not a run of the sentence alone")
+    parser.add_argument("--near", action="store_true",
+                        help="of the best m, only those within the margin of the best go to "
+                        "the model (fewer sentences embedded)")
     parser.add_argument("--cap", type=int, metavar="CHARS",
                         help="the model embeds only a sentence's first CHARS characters "
                         "(after the title): fewer tokens, less CPU")
@@ -267,7 +274,8 @@ def main() -> None:
     settings = [(0, 0.0, 0.0, False)] + list(itertools.product(
         SIZES, MARGINS, WEIGHTS, (False, True)))
     for size, margin, weight, openings in settings:
-        pools = {id(t): pool(t, size, margin, openings) if size else [] for t in tables}
+        pools = {id(t): pool(t, size, margin, openings, args.near) if size else []
+                 for t in tables}
         entry = {"m": size, "margin": margin, "weight": weight, "openings": openings}
         for name in names:
             group = parts[name]
