@@ -16,8 +16,8 @@ subject is in all of them, and what tells them apart is what the question asks a
 MARGIN and WEIGHT (and the default `size`, `retrieval.meaning_sentences: 4`) were chosen
 on the tuning part of the benchmarks by scripts/sentence_meaning.py: the best setting
 there that sends at most about one sentence a question to the model. About a quarter of
-Chinese questions ask it, for about one sentence a question on average, 10-12 ms of CPU
-each (README, "sentence@1 and the model's meaning").
+Chinese questions ask it, for about one sentence a question on average, about 14 ms of
+CPU each with two model threads (README, "sentence@1 and the model's meaning").
 """
 
 from __future__ import annotations

@@ -78,12 +78,13 @@ def stand_ins(
         for index, position in enumerate(pool):
             own = [row for row in rows if row.chunk == index]
             best = winner if winner.chunk == index else best_row(own)
-            scored[position] = (best.span, _evidence(best, own))
+            evidence = _evidence(best, own)
+            if by_meaning and best is winner:
+                # The model chose this sentence: it stays marked even when its chunk
+                # shares no word with the question (the answer 栖息在礁区…… to 生活习性).
+                evidence = max(evidence, 1.0)
+            scored[position] = (best.span, evidence)
         pick = pool[winner.chunk]
-        if by_meaning:
-            # The model chose this sentence: it stays marked even when its chunk shares
-            # no word with the question (the answer 栖息在礁区…… to 生活习性).
-            scored[pick] = (winner.span, max(scored[pick][1], 1.0))
         order[pool[0]], order[pick] = pick, pool[0]
     return order, scored
 

@@ -186,10 +186,14 @@ def embed_in_context(tables: list[dict], config) -> tuple[dict[str, np.ndarray],
     sentences: dict[str, np.ndarray] = {}
     chunk_cpu: list[float] = []
     done: set[tuple[str, str]] = set()
+
+    def key(title: str, text: str, start: int, end: int) -> str:
+        return f"{title}\x00{text}\x00{start},{end}"
+
     for table in tables:
         keys = []
         for title, text, (start, end) in table["places"]:
-            keys.append(f"{title}\x00{text}\x00{start},{end}")
+            keys.append(key(title, text, start, end))
             if (title, text) in done:
                 continue
             done.add((title, text))
@@ -206,13 +210,12 @@ def embed_in_context(tables: list[dict], config) -> tuple[dict[str, np.ndarray],
                 picked = [t for t, (a, b) in enumerate(encoding.offsets)
                           if not special[t] and b > low and a < high]
                 vector = hidden[picked].mean(axis=0) if picked else hidden.mean(axis=0)
-                sentences[f"{title}\x00{text}\x00{s},{e}"] = vector / max(
+                sentences[key(title, text, s, e)] = vector / max(
                     float(np.linalg.norm(vector)), 1e-12)
         table["embedded"] = keys
-    questions = {q: v for q, v in zip(
-        dict.fromkeys(t["question"] for t in tables),
-        embedder.embed_queries(list(dict.fromkeys(t["question"] for t in tables))),
-        strict=True)}
+    # Each question alone, as `ask` embeds it (and as embed_needed does).
+    questions = {q: embedder.embed_queries([q])[0]
+                 for q in dict.fromkeys(t["question"] for t in tables)}
     print(f"{len(done)} chunks run, {len(sentences)} sentences", file=sys.stderr)
     return questions, sentences, float(np.mean(chunk_cpu))
 
